@@ -1,0 +1,108 @@
+"""`mmel`: the command line. Thin: parse arguments, call one function, print.
+
+Every `LinkerError` becomes one line on stderr and exit status 2; no tracebacks for user
+mistakes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from kb.errors import LinkerError
+from kb.home import DEFAULT_KB, kb_path
+
+app = typer.Typer(
+    name="mmel",
+    help="Multimodal entity linker: link mentions in text and faces in images to a Wikipedia-derived KB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+kb_app = typer.Typer(help="Build and inspect knowledge bases.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+HomeOpt = Annotated[
+    Optional[Path],
+    typer.Option("--home", help="Data home holding KBs and models [env MMEL_HOME; default ~/.local/share/mmel]."),
+]
+KBOpt = Annotated[str, typer.Option("--kb", help="Name of the KB under the data home.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@kb_app.command("build")
+def kb_build(
+    dump: Annotated[Optional[Path], typer.Option(help="MediaWiki pages-articles XML dump (.xml or .xml.bz2).")] = None,
+    entities: Annotated[Optional[Path], typer.Option(help="Entity list JSONL: {qid, name, description?, aliases?}.")] = None,
+    aliases: Annotated[Optional[Path], typer.Option(help="Alias table TSV: alias<TAB>entity (YAGO means / Wikidata).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Parser processes [default: all cores].")] = None,
+    min_count: Annotated[float, typer.Option(min=1, help="Drop anchor pairs seen fewer times.")] = 1,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Build a KB (SQLite prior table) from a Wikipedia dump and/or an entity list.
+
+    The KB is written to a temporary file and renamed into place when complete, so a killed
+    build leaves the previous KB intact.
+    """
+    from kb.build import build_kb
+
+    stats = build_kb(
+        kb_path(home, kb), dump=dump, entities=entities, aliases=aliases,
+        workers=workers, min_count=min_count, progress=progress,
+    )
+    _print_json({"kb": str(kb_path(home, kb)), **stats})
+
+
+@kb_app.command("info")
+def kb_info(home: HomeOpt = None, kb: KBOpt = DEFAULT_KB) -> None:
+    """Show a KB's counts, size, sources and build time."""
+    from kb.store import KnowledgeBase
+
+    _print_json(KnowledgeBase(kb_path(home, kb)).info())
+
+
+@kb_app.command("lookup")
+def kb_lookup(
+    mention: Annotated[str, typer.Argument(help="Surface string, e.g. \"Obama\".")],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many candidates.")] = 30,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+) -> None:
+    """Top candidates for a mention by prior p(e|m)."""
+    from kb.store import KnowledgeBase
+
+    cands = KnowledgeBase(kb_path(home, kb)).lookup(mention, k)
+    _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6)} for c in cands])
+
+
+def main() -> None:
+    try:
+        app()
+    except LinkerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Encoders (text, face) and FAISS indexes: build, save, load, search. Reads entities from `kb`."""

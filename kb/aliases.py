@@ -1,0 +1,84 @@
+"""Aliases users actually write, derived from an entity's name when no anchors exist.
+
+Pure functions. `derive(name)` returns `(alias, weight)` pairs: the weight says how strongly an
+alias points to the entity relative to other entities sharing it (the exact name beats a bare
+surname). Weights become a prior after per-mention normalisation (`kb.prior`).
+"""
+from __future__ import annotations
+
+import re
+
+from kb.normalize import fold
+
+EXACT = 1.0
+BASE = 1.0  # the name without its parenthetical disambiguator
+FIRST_LAST = 0.6
+SURNAME = 0.3
+TITLE_PLACE = 0.3
+
+_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+_SUFFIX = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "phd", "md", "qc", "kc"}
+_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin", "ibn", "al", "el", "dos", "das", "ter", "zu"}
+_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Earl|Duke|Marquess|Viscount|Baron|Lord|Count)\s+(?:of\s+)?(.+)$", re.I)
+
+
+def base_name(name: str) -> str:
+    """`"Fred (footballer, born 1979)"` → `"Fred"`."""
+    return _PAREN.sub("", name).strip() or name.strip()
+
+
+def _tokens(name: str) -> list[str]:
+    words = name.replace(",", " ").split()
+    while len(words) > 1 and words[-1].lower() in _SUFFIX:
+        words.pop()
+    return words
+
+
+def surname(name: str) -> str | None:
+    """The family name of a personal name, with particles: `"Ludwig van Beethoven"` → `"van Beethoven"`.
+
+    None for single-word names.
+    """
+    words = _tokens(base_name(name).split(",")[0])
+    if len(words) < 2:
+        return None
+    start = len(words) - 1
+    while start > 1 and words[start - 1].lower() in _PARTICLES:
+        start -= 1
+    return " ".join(words[start:])
+
+
+def derive(name: str) -> list[tuple[str, float]]:
+    """Alias variants of `name` with weights; the strongest weight wins for repeated aliases."""
+    out: dict[str, float] = {}
+
+    def add(alias: str | None, weight: float) -> None:
+        if alias and len(alias) > 1 and not alias.isdigit():
+            out[alias] = max(out.get(alias, 0.0), weight)
+
+    add(name.strip(), EXACT)
+    base = base_name(name)
+    add(base, BASE)
+    peer = _PEERAGE.search(base)
+    if peer:  # "Edward Wood, 1st Earl of Halifax" → "Halifax", "Lord Halifax"
+        place = peer.group(2).strip()
+        add(place, TITLE_PLACE)
+        add(f"Lord {place}", TITLE_PLACE * 2)
+        add(f"{peer.group(1).title()} of {place}", TITLE_PLACE * 2)
+        base = base[: peer.start()].strip()
+        add(base, FIRST_LAST)
+    words = _tokens(base)
+    sur = surname(base)
+    if sur:
+        add(sur, SURNAME)
+        if " " in sur:  # "van Beethoven" → also "Beethoven"
+            add(sur.split()[-1], SURNAME)
+        if len(words) > 2:
+            add(f"{words[0]} {sur}", FIRST_LAST)
+        # drop initials in the middle: "Myron V. George" → "Myron George"
+        no_initials = [w for i, w in enumerate(words) if i in (0, len(words) - 1) or len(w.rstrip(".")) > 1]
+        add(" ".join(no_initials), FIRST_LAST)
+    ascii_name = fold(base)
+    if ascii_name != base:
+        add(ascii_name, BASE)
+    return list(out.items())

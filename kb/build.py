@@ -1,0 +1,127 @@
+"""Build a KB from a Wikipedia dump, an entity list and/or an alias table.
+
+`build_kb` validates the inputs, streams them into a `KBWriter` and finishes it atomically.
+Readers for the two small line formats live here; the dump reader is `kb.dump`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from kb import aliases as alias_fn
+from kb.errors import InputError
+from kb.store import KBWriter
+from kb.types import Entity
+
+log = logging.getLogger(__name__)
+
+
+def _require_file(path: str | os.PathLike, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} {p} does not exist")
+    if not p.is_file():
+        raise InputError(f"{what} {p} is not a file")
+    return p
+
+
+def read_entities(path: str | os.PathLike, skipped: list[str] | None = None) -> Iterator[Entity]:
+    """Entities from JSONL lines `{"qid"|"id", "name", "description"?, "aliases"?}`.
+
+    Malformed lines are skipped; their `path:line` is appended to `skipped` when given.
+    """
+    p = _require_file(path, "entity file")
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                ident = str(obj.get("qid") or obj.get("id") or "").strip()
+                name = str(obj.get("name") or "").strip()
+                aliases = obj.get("aliases") or []
+                if not ident or not name or not isinstance(aliases, list):
+                    raise ValueError("needs 'qid' (or 'id') and 'name'; 'aliases' must be a list")
+            except (ValueError, AttributeError) as exc:
+                if skipped is not None:
+                    skipped.append(f"{p}:{lineno}: {exc}")
+                continue
+            yield Entity(
+                id=ident,
+                name=name,
+                description=str(obj.get("description") or ""),
+                aliases=tuple(str(a) for a in aliases if str(a).strip()),
+            )
+
+
+def read_alias_tsv(path: str | os.PathLike, skipped: list[str] | None = None) -> Iterator[tuple[str, str]]:
+    """`(alias, entity)` pairs from TSV lines `alias<TAB>entity` (YAGO means / Wikidata labels)."""
+    p = _require_file(path, "alias file")
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+                if line.strip() and skipped is not None:
+                    skipped.append(f"{p}:{lineno}: expected 'alias<TAB>entity'")
+                continue
+            yield parts[0].strip().strip('"'), parts[1].strip()
+
+
+def _entity_rows(entities: Iterator[Entity], writer: KBWriter) -> int:
+    """Write entities and their derived/given aliases; returns #entities."""
+    n = 0
+    for ent in entities:
+        if not writer.add_entities([ent]):
+            continue
+        writer.add_names((alias, ent.id, w) for alias, w in alias_fn.derive(ent.name))
+        writer.add_names((a, ent.id, alias_fn.EXACT) for a in ent.aliases)
+        n += 1
+    return n
+
+
+def build_kb(
+    out: str | os.PathLike,
+    *,
+    dump: str | os.PathLike | None = None,
+    entities: str | os.PathLike | None = None,
+    aliases: str | os.PathLike | None = None,
+    workers: int | None = None,
+    min_count: float = 1.0,
+    progress: bool = True,
+) -> dict:
+    """Build the KB file `out` from the given sources; returns build statistics.
+
+    At least one of `dump` or `entities` is required. Nothing is replaced unless the build
+    completes.
+    """
+    if dump is None and entities is None:
+        raise InputError("nothing to build from: give --dump PATH and/or --entities PATH")
+    for path, what in ((dump, "dump"), (entities, "entity file"), (aliases, "alias file")):
+        if path is not None:
+            _require_file(path, what)
+    skipped: list[str] = []
+    sources: dict[str, str] = {}
+    stats: dict = {}
+    with KBWriter(out) as writer:
+        if entities is not None:
+            n = _entity_rows(read_entities(entities, skipped), writer)
+            if n == 0:
+                raise InputError(f"entity file {entities} has no valid entity lines (e.g. {skipped[:1]})")
+            sources["entities"] = str(Path(entities).resolve())
+        if dump is not None:
+            from kb.dump import ingest_dump
+
+            stats["dump"] = ingest_dump(dump, writer, workers=workers, progress=progress)
+            sources["dump"] = str(Path(dump).resolve())
+        if aliases is not None:
+            writer.add_aliases(read_alias_tsv(aliases, skipped))
+            sources["aliases"] = str(Path(aliases).resolve())
+        for line in skipped[:20]:
+            log.warning("skipped %s", line)
+        writer.set_meta(sources=sources, skipped_lines=len(skipped), **stats)
+        stats.update(writer.finish(min_count=min_count, progress=progress))
+    stats["skipped_lines"] = len(skipped)
+    return stats

@@ -1,0 +1,336 @@
+"""The SQLite knowledge base: writer (atomic build) and reader (lookups).
+
+Layout of `kb.sqlite` (WAL mode once built):
+
+- `entities(idx, id, name, description)`: `idx` is the dense row number FAISS indexes use;
+  `id` is the QID or the Wikipedia title.
+- `priors(mention, entity_idx, p, anchors)`: p(e|m) per mention key (see `kb.normalize`),
+  indexed on `mention`.
+- `mentions(mention, anchors, entities)`: per mention key, how often it was a link anchor and
+  how many entities it may name (for mention spotting).
+- `redirects(source, target)`: Wikipedia redirects as read from the dump.
+- `meta(key, value)`: JSON values: sources, counts, build time, `checksum`.
+
+A `KBWriter` builds into `<path>.tmp` and renames it over `<path>` only when `finish()`
+completes, so a killed build leaves the previous KB untouched; a rerun starts the temporary
+file afresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import sqlite_utils
+from tqdm import tqdm
+
+from kb import prior as prior_fn
+from kb.errors import KBError
+from kb.normalize import mention_key
+from kb.types import Candidate, Entity
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SOURCES = ("anchors", "aliases", "names")
+
+
+class KBWriter:
+    """Build a KB at `path` atomically. Use as a context manager, then call `finish()`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (self.tmp, Path(f"{self.tmp}-journal")):
+            stale.unlink(missing_ok=True)  # a killed earlier build: start afresh
+        self.conn = sqlite3.connect(self.tmp)
+        self.conn.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
+            "PRAGMA cache_size=-262144;"
+        )
+        self.db = sqlite_utils.Database(self.conn)
+        self.db["entities"].create(
+            {"idx": int, "id": str, "name": str, "description": str}, pk="idx"
+        )
+        self.db["entities"].create_index(["id"], unique=True)
+        self.db["redirects"].create({"source": str, "target": str}, pk="source")
+        self.db["staging"].create(
+            {"mention": str, "ref": str, "source": str, "weight": float},
+            pk=("mention", "ref", "source"),
+        )
+        self.db["meta"].create({"key": str, "value": str}, pk="key")
+        self._next_idx = 0
+        self.duplicates = 0
+        self._started = time.time()
+        self._finished = False
+
+    def __enter__(self) -> KBWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._finished:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the temporary build; the previous KB (if any) stays as it was."""
+        try:
+            self.conn.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    # -- adding ------------------------------------------------------------------------------
+
+    def add_entities(self, entities: Iterable[Entity]) -> int:
+        """Add entities; a repeated `id` is skipped and counted in `duplicates`. Returns #added."""
+        added = 0
+        cur = self.conn.cursor()
+        for ent in entities:
+            cur.execute(
+                "INSERT OR IGNORE INTO entities(idx, id, name, description) VALUES (?,?,?,?)",
+                (self._next_idx, ent.id, ent.name, ent.description),
+            )
+            if cur.rowcount:
+                self._next_idx += 1
+                added += 1
+            else:
+                self.duplicates += 1
+        return added
+
+    def add_redirects(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Add `(redirect title, target title)` pairs; they are resolved in `finish()`."""
+        self.conn.executemany("INSERT OR REPLACE INTO redirects VALUES (?,?)", pairs)
+
+    def add_anchor_counts(self, counts: Mapping[tuple[str, str], float]) -> None:
+        """Add `{(anchor text, target title): count}`; counts accumulate across calls."""
+        self._stage("anchors", ((s, t, c) for (s, t), c in counts.items()))
+
+    def add_aliases(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Add `(alias, entity id or title)` pairs from a YAGO/Wikidata alias table."""
+        self._stage("aliases", ((a, e, 1.0) for a, e in pairs))
+
+    def add_names(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """Add derived `(alias, entity id, weight)` rows (titles, redirects, name variants)."""
+        self._stage("names", rows)
+
+    def _stage(self, source: str, rows: Iterable[tuple[str, str, float]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO staging(mention, ref, source, weight) VALUES (?,?,?,?) "
+            "ON CONFLICT(mention, ref, source) DO UPDATE SET weight = "
+            "CASE WHEN excluded.source = 'anchors' THEN weight + excluded.weight "
+            "ELSE max(weight, excluded.weight) END",
+            ((k, ref, source, w) for surface, ref, w in rows if (k := mention_key(surface))),
+        )
+
+    def set_meta(self, **values) -> None:
+        self.db["meta"].upsert_all(
+            [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key"
+        )
+
+    # -- finishing ---------------------------------------------------------------------------
+
+    def finish(self, min_count: float = 1.0, progress: bool = True) -> dict:
+        """Resolve references, compute p(e|m), index, checksum, and move into place."""
+        c = self.conn
+        c.executescript(
+            """
+            CREATE TEMP TABLE resolve(ref TEXT PRIMARY KEY, idx INTEGER) WITHOUT ROWID;
+            INSERT OR IGNORE INTO resolve SELECT id, idx FROM entities;
+            INSERT OR IGNORE INTO resolve SELECT name, idx FROM entities;
+            """
+        )
+        for _ in range(3):  # redirect chains (double redirects) up to three hops
+            c.execute(
+                "INSERT OR IGNORE INTO resolve SELECT r.source, x.idx FROM redirects r "
+                "JOIN resolve x ON x.ref = r.target"
+            )
+        unresolved = c.execute(
+            "SELECT count(*) FROM redirects WHERE source NOT IN (SELECT ref FROM resolve)"
+        ).fetchone()[0]
+        c.execute(
+            "CREATE TABLE priors(mention TEXT NOT NULL, entity_idx INTEGER NOT NULL, "
+            "p REAL NOT NULL, anchors REAL NOT NULL)"
+        )
+        c.execute("CREATE TABLE mentions(mention TEXT PRIMARY KEY, anchors REAL, entities INTEGER)")
+        total = c.execute("SELECT count(DISTINCT mention) FROM staging").fetchone()[0]
+        rows = c.execute(
+            "SELECT s.mention, s.source, x.idx, sum(s.weight) FROM staging s "
+            "JOIN resolve x ON x.ref = s.ref GROUP BY s.mention, s.source, x.idx "
+            "ORDER BY s.mention"
+        )
+        out = self.conn.cursor()
+        n_priors = n_mentions = 0
+        bar = tqdm(total=total, desc="priors", unit=" mentions", disable=not progress)
+        for mention, group in itertools.groupby(rows, key=lambda r: r[0]):
+            by_source: dict[str, dict[str, float]] = {s: {} for s in _SOURCES}
+            for _, source, idx, weight in group:
+                by_source[source][idx] = weight
+            p = prior_fn.combine(
+                by_source["anchors"], by_source["aliases"], by_source["names"], min_count
+            )
+            anchors = by_source["anchors"]
+            out.executemany(
+                "INSERT INTO priors VALUES (?,?,?,?)",
+                [(mention, idx, prob, anchors.get(idx, 0.0)) for idx, prob in p.items()],
+            )
+            if p:
+                out.execute(
+                    "INSERT INTO mentions VALUES (?,?,?)",
+                    (mention, sum(anchors.values()), len(p)),
+                )
+                n_mentions += 1
+                n_priors += len(p)
+            bar.update(1)
+        bar.close()
+        dropped_anchors = c.execute(
+            "SELECT coalesce(sum(weight), 0) FROM staging s WHERE source = 'anchors' AND "
+            "NOT EXISTS (SELECT 1 FROM resolve x WHERE x.ref = s.ref)"
+        ).fetchone()[0]
+        c.executescript(
+            "DROP TABLE staging; CREATE INDEX priors_mention ON priors(mention, p DESC);"
+            "CREATE INDEX priors_entity ON priors(entity_idx);"
+        )
+        n_entities = c.execute("SELECT count(*) FROM entities").fetchone()[0]
+        stats = {
+            "entities": n_entities,
+            "redirects": c.execute("SELECT count(*) FROM redirects").fetchone()[0],
+            "redirects_unresolved": unresolved,
+            "mentions": n_mentions,
+            "priors": n_priors,
+            "anchors_dropped": dropped_anchors,
+            "duplicate_entities": self.duplicates,
+        }
+        self.set_meta(
+            schema_version=SCHEMA_VERSION,
+            checksum=_checksum(c),
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            build_seconds=round(time.time() - self._started, 2),
+            **stats,
+        )
+        c.commit()
+        c.execute("VACUUM")
+        c.execute("PRAGMA journal_mode=WAL")
+        c.close()
+        os.replace(self.tmp, self.path)
+        for side in ("-wal", "-shm"):  # stale files of the replaced KB
+            Path(f"{self.path}{side}").unlink(missing_ok=True)
+        self._finished = True
+        return stats
+
+
+def _checksum(conn: sqlite3.Connection) -> str:
+    h = hashlib.sha256()
+    for row in conn.execute("SELECT idx, id, name, description FROM entities ORDER BY idx"):
+        h.update(json.dumps(row, ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+class KnowledgeBase:
+    """Read-only access to a built KB. Safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise KBError(f"no knowledge base at {self.path}: build one with `mmel kb build`")
+        self._local = threading.local()
+        try:
+            self.meta = {
+                k: json.loads(v) for k, v in self._conn().execute("SELECT key, value FROM meta")
+            }
+            self._size = self._conn().execute("SELECT count(*) FROM entities").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise KBError(f"{self.path} is not a knowledge base ({exc})") from None
+        if self.meta.get("schema_version") != SCHEMA_VERSION:
+            raise KBError(
+                f"{self.path} has schema version {self.meta.get('schema_version')!r}, "
+                f"this version reads {SCHEMA_VERSION}: rebuild it with `mmel kb build`"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    @property
+    def checksum(self) -> str:
+        return self.meta["checksum"]
+
+    def __len__(self) -> int:
+        return self._size
+
+    def get(self, entity_id: str) -> Entity | None:
+        row = self._conn().execute(
+            "SELECT id, name, description FROM entities WHERE id = ?", (entity_id,)
+        ).fetchone()
+        return Entity(*row) if row else None
+
+    def idx_of(self, entity_id: str) -> int | None:
+        row = self._conn().execute("SELECT idx FROM entities WHERE id = ?", (entity_id,)).fetchone()
+        return row[0] if row else None
+
+    def by_idx(self, idxs: Iterable[int]) -> list[Entity]:
+        """Entities by dense index, in the order given."""
+        idxs = [int(i) for i in idxs]
+        if not idxs:
+            return []
+        marks = ",".join("?" * len(idxs))
+        rows = {
+            r[0]: Entity(*r[1:])
+            for r in self._conn().execute(
+                f"SELECT idx, id, name, description FROM entities WHERE idx IN ({marks})", idxs
+            )
+        }
+        return [rows[i] for i in idxs]
+
+    def iter_entities(self, batch: int = 10_000) -> Iterator[tuple[int, Entity]]:
+        """All `(idx, entity)` in index order."""
+        last = -1
+        while True:
+            rows = self._conn().execute(
+                "SELECT idx, id, name, description FROM entities WHERE idx > ? ORDER BY idx LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield r[0], Entity(*r[1:])
+            last = rows[-1][0]
+
+    def lookup(self, surface: str, k: int = 30) -> list[Candidate]:
+        """The top `k` entities by p(e|m) for a surface string (case and diacritics folded)."""
+        return self.lookup_key(mention_key(surface), k)
+
+    def lookup_key(self, key: str, k: int = 30) -> list[Candidate]:
+        rows = self._conn().execute(
+            "SELECT e.id, e.name, p.p FROM priors p JOIN entities e ON e.idx = p.entity_idx "
+            "WHERE p.mention = ? ORDER BY p.p DESC, e.idx LIMIT ?",
+            (key, k),
+        ).fetchall()
+        return [Candidate(entity=i, name=n, score=p, prior=p) for i, n, p in rows]
+
+    def mention_stats(self, key: str) -> tuple[float, int] | None:
+        """`(anchor count, number of entities)` for a mention key, or None if unknown."""
+        row = self._conn().execute(
+            "SELECT anchors, entities FROM mentions WHERE mention = ?", (key,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def iter_mentions(self) -> Iterator[tuple[str, float, int]]:
+        """Every `(mention key, anchor count, number of entities)`."""
+        yield from self._conn().execute("SELECT mention, anchors, entities FROM mentions")
+
+    def info(self) -> dict:
+        """Counts, sizes, sources and build time, for `kb info`."""
+        size = sum(
+            p.stat().st_size for p in self.path.parent.iterdir() if p.is_file()
+        )
+        return {"path": str(self.path), "size_mb": round(size / 2**20, 2), **self.meta}

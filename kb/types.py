@@ -1,0 +1,68 @@
+"""The nouns of the project: frozen, slotted dataclasses passed between modules.
+
+Offsets are character offsets into `Document.text`, half-open (`text[start:end]`).
+Boxes are pixel coordinates `(left, top, right, bottom)` in the original image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One knowledge-base entry. `id` is the QID or the Wikipedia title."""
+
+    id: str
+    name: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextMention:
+    start: int
+    end: int
+    surface: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    id: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaceMention:
+    image: str
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document to link. `mentions=None` means: detect mentions in `text`."""
+
+    id: str
+    text: str
+    images: tuple[ImageRef, ...] = ()
+    mentions: tuple[TextMention, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A candidate entity for one mention, with the evidence that ranked it."""
+
+    entity: str
+    name: str
+    score: float
+    prior: float = 0.0
+    features: tuple[float, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The decision for one mention: `entity=None` is NIL (not in the KB)."""
+
+    mention: TextMention | FaceMention
+    entity: str | None
+    score: float
+    candidates: tuple[Candidate, ...] = ()

@@ -1,0 +1,1 @@
+"""The linking pipeline: mentions, candidates, reranking, visual matching, OT joint disambiguation."""
