@@ -15,11 +15,15 @@ BASE = 1.0  # the name without its parenthetical disambiguator
 FIRST_LAST = 0.6
 SURNAME = 0.3
 TITLE_PLACE = 0.3
+TOKEN = 0.1  # any single name token: given names, middle (paternal) surnames, East Asian family names
+PAIR = 0.3  # two adjacent name tokens: "Suu Kyi", "Leonel Cota", "Canales Rivera"
 
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _SUFFIX = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "phd", "md", "qc", "kc"}
 _PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin", "ibn", "al", "el", "dos", "das", "ter", "zu"}
-_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Earl|Duke|Marquess|Viscount|Baron|Lord|Count)\s+(?:of\s+)?(.+)$", re.I)
+_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marquess|Viscount|Baron|Lord|Count)\b\s*(?:of\s+)?(.*)$", re.I)
+_HONORIFIC = re.compile(r"^(?:Sir|Dame|Lord|Lady|Saint|St\.|King|Queen|Prince|Princess|Emperor|Empress|Pope|Grand Duchess|Grand Duke|Duchess|Duke|Archduke|Archduchess|Count|Countess)\s+", re.I)
+_REGNAL = re.compile(r"^(.+?\s[IVXL]+|[^,]+?)(?:,\s*[^,]+|\s+of\s+.+)$")
 
 
 def base_name(name: str) -> str:
@@ -60,14 +64,28 @@ def derive(name: str) -> list[tuple[str, float]]:
     base = base_name(name)
     add(base, BASE)
     peer = _PEERAGE.search(base)
-    if peer:  # "Edward Wood, 1st Earl of Halifax" → "Halifax", "Lord Halifax"
+    if peer:  # "Edward Wood, 1st Earl of Halifax" → "Halifax", "Lord Halifax", "Earl of Halifax"
         place = peer.group(2).strip()
-        add(place, TITLE_PLACE)
-        add(f"Lord {place}", TITLE_PLACE * 2)
-        add(f"{peer.group(1).title()} of {place}", TITLE_PLACE * 2)
+        if place:
+            rank = peer.group(1).title()
+            add(place, TITLE_PLACE)
+            add(f"Lord {place}", TITLE_PLACE * 2)
+            add(f"{rank} of {place}", TITLE_PLACE * 2)
+            add(f"{rank} {place}", TITLE_PLACE * 2)
         base = base[: peer.start()].strip()
         add(base, FIRST_LAST)
+    regnal = _REGNAL.match(base)
+    if regnal and ("," in base or " of " in base):  # "Faisal II of Iraq" → "Faisal II"; "Anna Pavlovna of Russia"
+        base = regnal.group(1).strip()
+        add(base, FIRST_LAST)
+    plain = _HONORIFIC.sub("", base)
+    if plain != base:  # "Grand Duchess Olga Nikolaevna" → "Olga Nikolaevna", "Grand Duchess Olga"
+        add(plain, FIRST_LAST)
+        add(f"{base[: len(base) - len(plain)]}{plain.split()[0]}", FIRST_LAST)
+        base = plain
     words = _tokens(base)
+    if len(words) == 1 and " " in base:  # "Faisal II" → "Faisal"
+        add(words[0], TOKEN)
     sur = surname(base)
     if sur:
         add(sur, SURNAME)
@@ -78,6 +96,10 @@ def derive(name: str) -> list[tuple[str, float]]:
         # drop initials in the middle: "Myron V. George" → "Myron George"
         no_initials = [w for i, w in enumerate(words) if i in (0, len(words) - 1) or len(w.rstrip(".")) > 1]
         add(" ".join(no_initials), FIRST_LAST)
+        for i, word in enumerate(words):
+            add(word.rstrip("."), TOKEN)
+            if i + 1 < len(words):
+                add(f"{word} {words[i + 1]}", PAIR)
     ascii_name = fold(base)
     if ascii_name != base:
         add(ascii_name, BASE)

@@ -317,6 +317,13 @@ class KnowledgeBase:
         ).fetchall()
         return [Candidate(entity=i, name=n, score=p, prior=p) for i, n, p in rows]
 
+    def prior_candidates(self, key: str, k: int = 100) -> list[tuple[int, float]]:
+        """The top `k` `(entity idx, p(e|m))` for a mention key, most probable first."""
+        return self._conn().execute(
+            "SELECT entity_idx, p FROM priors WHERE mention = ? ORDER BY p DESC, entity_idx LIMIT ?",
+            (key, k),
+        ).fetchall()
+
     def mention_stats(self, key: str) -> tuple[float, int] | None:
         """`(anchor count, number of entities)` for a mention key, or None if unknown."""
         row = self._conn().execute(
