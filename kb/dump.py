@@ -1,0 +1,308 @@
+"""Stream a MediaWiki pages-articles dump into a `KBWriter`, parsing pages on all cores.
+
+The main process reads the (optionally bz2/gzip-compressed) XML in fixed-size blocks and cuts
+them at `</page>` boundaries into raw byte chunks; it never builds a tree and never holds more
+than a bounded number of chunks, so memory stays flat however large the dump is. Worker
+processes decode each chunk, split it into pages and parse their wikitext (`kb.wikitext`):
+links with anchors, the first paragraph, redirects and disambiguation pages. Results come back
+per chunk, in order, and are written to the KB; anchor counts are merged and flushed in
+bounded batches.
+
+Only namespace-0 pages that are neither redirects nor disambiguation pages become entities;
+links are counted from those articles only.
+"""
+from __future__ import annotations
+
+import bz2
+import collections
+import gzip
+import logging
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from tqdm import tqdm
+
+from kb import wikitext as wt
+from kb.aliases import base_name
+from kb.errors import InputError
+from kb.store import KBWriter
+from kb.types import Entity
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 4 << 20  # bytes read per step; one chunk of pages goes to one worker
+FLUSH_PAIRS = 500_000  # distinct (anchor, target) pairs held before flushing to the writer
+_HEADER_BYTES = 1 << 16
+
+_NAMESPACE = re.compile(rb'<namespace key="(-?\d+)"[^>]*>([^<]+)</namespace>')
+_TITLE = re.compile(r"<title>([^<]*)</title>")
+_NS = re.compile(r"<ns>\s*(-?\d+)\s*</ns>")
+_REDIRECT_TAG = re.compile(r'<redirect\s+title="([^"]*)"')
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What one worker returns for one chunk of pages."""
+
+    entities: list[tuple[str, str]] = field(default_factory=list)  # (title, description)
+    redirects: list[tuple[str, str]] = field(default_factory=list)  # (source, target)
+    anchors: collections.Counter = field(default_factory=collections.Counter)
+    counts: collections.Counter = field(default_factory=collections.Counter)
+    malformed: list[str] = field(default_factory=list)  # first few problems, for the log
+
+
+def open_dump(path: str | os.PathLike) -> BinaryIO:
+    """Open a dump for binary reading; compression is detected from magic bytes, not the name."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"dump {p} does not exist" if not p.exists() else f"dump {p} is not a file")
+    with p.open("rb") as fh:
+        magic = fh.read(3)
+    if magic == b"BZh":
+        return bz2.open(p, "rb")
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(p, "rb")
+    return p.open("rb")
+
+
+def _unescape(text: str) -> str:
+    """XML character entities of a dump (`&lt; &gt; &quot; &#039; &amp;`); `&amp;` last."""
+    if "&" not in text:
+        return text
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+        .replace("&#039;", "'").replace("&#39;", "'").replace("&amp;", "&")
+    )
+
+
+def _page_text(page: str) -> str:
+    start = page.rfind("<text")
+    if start < 0:
+        return ""
+    close = page.find(">", start)
+    if close < 0 or page[close - 1] == "/":
+        return ""
+    end = page.find("</text>", close)
+    return _unescape(page[close + 1 : end if end >= 0 else len(page)])
+
+
+def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES) -> ChunkResult:
+    """Parse the complete `<page>` elements in `chunk` (pure: bytes in, results out)."""
+    out = ChunkResult()
+    counts = out.counts
+    anchors = out.anchors
+    text_all = chunk.decode("utf-8", errors="replace")
+    pos = text_all.find("<page>")
+    while pos >= 0:
+        end = text_all.find("</page>", pos)
+        if end < 0:
+            break
+        page = text_all[pos : end + 7]
+        pos = text_all.find("<page>", end)
+        counts["pages"] += 1
+        head = page[: page.find("<revision")] if "<revision" in page else page
+        title_m = _TITLE.search(head)
+        ns_m = _NS.search(head)
+        title = wt.normalise_title(_unescape(title_m.group(1))) if title_m else ""
+        if not title or ns_m is None:
+            counts["skipped"] += 1
+            if len(out.malformed) < 5:
+                out.malformed.append(f"page {title or '?'!r}: missing {'<title>' if not title else '<ns>'}")
+            continue
+        if ns_m.group(1) != "0":
+            counts["other_namespace"] += 1
+            continue
+        redirect_m = _REDIRECT_TAG.search(head)
+        text = _page_text(page)
+        target = wt.normalise_title(_unescape(redirect_m.group(1))) if redirect_m else wt.redirect_target(text)
+        if target:
+            counts["redirects"] += 1
+            if target != title:
+                out.redirects.append((title, target))
+            continue
+        if wt.is_disambiguation(title, text):
+            counts["disambiguation"] += 1
+            continue
+        counts["articles"] += 1
+        out.entities.append((title, wt.first_paragraph(text, namespaces=namespaces)))
+        links = wt.link_counts(text, namespaces)
+        anchors.update(links)
+        counts["links"] += sum(links.values())
+    return out
+
+
+def _namespaces(header: bytes) -> frozenset[str]:
+    names = {
+        m.group(2).decode("utf-8", "replace").strip().lower()
+        for m in _NAMESPACE.finditer(header)
+        if m.group(1) != b"0"
+    }
+    return wt.DEFAULT_NAMESPACES | frozenset(names)
+
+
+def iter_chunks(fh: BinaryIO, name: str, block: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """`(offset, bytes)` chunks of whole `<page>` elements; the first item is the header.
+
+    `offset` counts uncompressed bytes. Raises InputError if the stream is not a MediaWiki
+    export, is a truncated or corrupt compressed file, or ends inside a page.
+    """
+    offset = 0
+
+    def read() -> bytes:
+        try:
+            return fh.read(block)
+        except (EOFError, OSError) as exc:
+            raise InputError(
+                f"dump {name} is truncated or corrupt near uncompressed byte {offset:,} ({exc})"
+            ) from None
+
+    data = read()
+    while b"<page>" not in data and len(data) < _HEADER_BYTES and (more := read()):
+        data += more
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"<") or b"<mediawiki" not in head:
+        raise InputError(
+            f"dump {name} is not a MediaWiki export (no <mediawiki> root element in its first "
+            f"bytes): expected a pages-articles .xml, .xml.bz2 or .xml.gz file"
+        )
+    cut = data.find(b"<page>")
+    cut = len(data) if cut < 0 else cut
+    yield 0, data[:cut]
+    offset, rest = cut, data[cut:]
+    while True:
+        data = read()
+        buf = rest + data if rest else data
+        cut = buf.rfind(b"</page>")
+        if cut >= 0:
+            cut += 7
+            yield offset, buf[:cut]
+            offset += cut
+            buf = buf[cut:]
+        rest = buf
+        if not data:
+            if b"<page>" in rest:
+                raise InputError(
+                    f"dump {name} ends inside a page at uncompressed byte {offset:,}: truncated file"
+                )
+            return
+
+
+def _parse_task(args: tuple[bytes, frozenset[str]]) -> ChunkResult:
+    return parse_chunk(*args)
+
+
+def parse_dump(
+    path: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+    block: int = BLOCK_BYTES,
+) -> Iterator[ChunkResult]:
+    """Parsed chunks of a dump, in dump order, parsed by `workers` processes.
+
+    At most `2 × workers` chunks are in flight, so memory does not depend on dump size.
+    """
+    workers = max(1, workers or os.cpu_count() or 1)
+    name = str(path)
+    fh = open_dump(path)
+    raw = getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)
+    size = Path(path).stat().st_size
+    bar = tqdm(total=size, desc="dump", unit="B", unit_scale=True, disable=not progress)
+    pages = 0
+    started = time.perf_counter()
+
+    def tick(result: ChunkResult) -> None:
+        nonlocal pages
+        pages += result.counts["pages"]
+        position = _tell(fh, raw)
+        if position is not None:
+            bar.update(position - bar.n)
+        bar.set_postfix(pages=pages, pages_s=f"{pages / max(time.perf_counter() - started, 1e-9):,.0f}")
+
+    chunks = iter_chunks(fh, name, block)
+    try:
+        _, header = next(chunks)
+        namespaces = _namespaces(header)
+        if workers == 1:
+            for _, chunk in chunks:
+                result = parse_chunk(chunk, namespaces)
+                tick(result)
+                yield result
+            return
+        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        with ctx.Pool(workers) as pool:
+            pending: collections.deque = collections.deque()
+            for _, chunk in chunks:
+                pending.append(pool.apply_async(_parse_task, ((chunk, namespaces),)))
+                if len(pending) >= 2 * workers:
+                    result = pending.popleft().get()
+                    tick(result)
+                    yield result
+            while pending:
+                result = pending.popleft().get()
+                tick(result)
+                yield result
+    finally:
+        bar.close()
+        fh.close()
+
+
+def _tell(fh: BinaryIO, raw) -> int | None:
+    try:
+        return (raw or fh).tell()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def ingest_dump(
+    path: str | os.PathLike,
+    writer: KBWriter,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Stream the dump at `path` into `writer`; returns counts and throughput.
+
+    Articles become entities (id = name = normalised title, description = first paragraph),
+    with their title and parenthesis-free base title as names; redirects are recorded and their
+    titles become names of their targets; `(anchor, target)` link counts are flushed to the
+    writer in batches of at most `FLUSH_PAIRS` distinct pairs.
+    """
+    started = time.perf_counter()
+    totals: collections.Counter = collections.Counter()
+    anchors: collections.Counter = collections.Counter()
+    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    for result in parse_dump(path, workers=workers, progress=progress):
+        totals.update(result.counts)
+        for problem in result.malformed:
+            log.warning("dump %s: skipped %s", path, problem)
+        if result.entities:
+            writer.add_entities(Entity(id=t, name=t, description=d) for t, d in result.entities)
+            writer.add_names(
+                row for t, _ in result.entities for row in ((t, t, 1.0), (base_name(t), t, 1.0))
+            )
+        if result.redirects:
+            writer.add_redirects(result.redirects)
+            writer.add_names((source, target, 1.0) for source, target in result.redirects)
+        anchors.update(result.anchors)
+        if len(anchors) >= FLUSH_PAIRS:
+            writer.add_anchor_counts(anchors)
+            anchors.clear()
+    if anchors:
+        writer.add_anchor_counts(anchors)
+    seconds = time.perf_counter() - started
+    stats = {
+        key: totals[key]
+        for key in ("pages", "articles", "redirects", "disambiguation", "other_namespace", "skipped", "links")
+    }
+    stats.update(
+        seconds=round(seconds, 3),
+        pages_per_s=round(totals["pages"] / seconds, 1) if seconds else 0.0,
+        mb_per_s=round(size / 2**20 / seconds, 2) if seconds else 0.0,
+    )
+    log.info("dump %s: %s", path, stats)
+    return stats
