@@ -201,7 +201,7 @@ def parse_dump(
     path: str | os.PathLike,
     workers: int | None = None,
     progress: bool = True,
-    block: int = BLOCK_BYTES,
+    block: int | None = None,
 ) -> Iterator[ChunkResult]:
     """Parsed chunks of a dump, in dump order, parsed by `workers` processes.
 
@@ -224,7 +224,7 @@ def parse_dump(
             bar.update(position - bar.n)
         bar.set_postfix(pages=pages, pages_s=f"{pages / max(time.perf_counter() - started, 1e-9):,.0f}")
 
-    chunks = iter_chunks(fh, name, block)
+    chunks = iter_chunks(fh, name, block or BLOCK_BYTES)
     try:
         _, header = next(chunks)
         namespaces = _namespaces(header)

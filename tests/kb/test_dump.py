@@ -78,7 +78,7 @@ def write(tmp_path: Path, text: str, kind: str = "xml") -> Path:
     return path
 
 
-def collect(path: Path, workers: int = 1, block: int = dump.BLOCK_BYTES):
+def collect(path: Path, workers: int = 1, block: int | None = None):
     results = list(dump.parse_dump(path, workers=workers, progress=False, block=block))
     entities = dict(e for r in results for e in r.entities)
     redirects = [x for r in results for x in r.redirects]

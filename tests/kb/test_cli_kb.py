@@ -1,0 +1,91 @@
+"""`mmel kb build | info | lookup` through the CLI, including the one-line error path."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import cli
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SAMPLE = DATA / "wiki" / "enwiki-sample.xml.bz2"
+runner = CliRunner()
+
+
+def _page(title: str, text: str) -> str:
+    return f"<page><title>{title}</title><ns>0</ns><id>1</id><revision><text>{text}</text></revision></page>\n"
+
+
+@pytest.fixture
+def tiny_dump(tmp_path) -> Path:
+    path = tmp_path / "tiny.xml"
+    path.write_text(
+        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">\n'
+        + _page("Mercury (planet)", "'''Mercury''' is a planet. See [[Mercury (element)|mercury]].")
+        + _page("Mercury (element)", "'''Mercury''' is a metal, unlike [[Mercury (planet)|Mercury]].")
+        + _page("Venus", "'''Venus''' is next to [[Mercury (planet)|Mercury]].")
+        + "</mediawiki>\n"
+    )
+    return path
+
+
+def invoke(*args: str):
+    result = runner.invoke(cli.app, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_build_info_lookup(tmp_path, tiny_dump):
+    home = str(tmp_path / "home")
+    out = invoke("kb", "build", "--dump", str(tiny_dump), "--kb", "tiny", "--home", home, "--no-progress")
+    assert out["entities"] == 3 and out["dump"]["articles"] == 3 and out["dump"]["links"] == 3
+    info = invoke("kb", "info", "--kb", "tiny", "--home", home)
+    assert info["entities"] == 3 and info["sources"]["dump"].endswith("tiny.xml")
+    cands = invoke("kb", "lookup", "Mercury", "-k", "5", "--kb", "tiny", "--home", home)
+    assert [c["entity"] for c in cands] == ["Mercury (planet)", "Mercury (element)"]
+    assert cands[0]["prior"] == pytest.approx(2 / 3)
+
+
+def test_help_texts():
+    for args in (["kb", "build", "--help"], ["kb", "info", "--help"], ["kb", "lookup", "--help"]):
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_missing_dump_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nope.xml.bz2"
+    monkeypatch.setattr(
+        sys, "argv", ["mmel", "kb", "build", "--dump", str(missing), "--home", str(tmp_path), "--no-progress"]
+    )
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "nope.xml.bz2" in err and err.startswith("error:")
+
+
+def test_not_a_dump_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("hello, I am not XML\n")
+    monkeypatch.setattr(sys, "argv", ["mmel", "kb", "build", "--dump", str(bad), "--home", str(tmp_path), "--no-progress"])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "not a MediaWiki export" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="shared Wikipedia sample not available")
+def test_real_sample(tmp_path):
+    home = str(tmp_path / "home")
+    out = invoke("kb", "build", "--dump", str(SAMPLE), "--kb", "wikisample", "--home", home, "--no-progress")
+    d = out["dump"]
+    assert d["pages"] == 206 and d["skipped"] == 0
+    # 206 pages = 98 articles + 8 disambiguation pages + 99 redirects + 1 project-namespace redirect
+    assert (d["articles"], d["disambiguation"], d["redirects"], d["other_namespace"]) == (98, 8, 99, 1)
+    assert d["links"] > 25_000 and out["entities"] == 98
+    cands = invoke("kb", "lookup", "amphibians", "--kb", "wikisample", "--home", home)
+    assert cands[0]["entity"] == "Amphibian"
