@@ -1,0 +1,308 @@
+"""Dense vector indexes (FAISS) with a manifest, plus the entity text index.
+
+Index kinds, for `n` vectors of dimension `d` (float32) — memory per entity:
+
+- ``flat``  exact search, ``4·d`` bytes (1,536 B at d=384). Chosen by ``auto`` below 200k.
+- ``hnsw``  graph (M=32, efSearch=128), ``4·d + ~8·M·1.05`` bytes (~1.8 KB at d=384), recall@10
+  ≈ 0.99 at a fraction of flat's latency. Chosen below 2M.
+- ``ivfpq`` inverted lists over product-quantised codes (``d/8`` one-byte codes for d > 128, ``d/4``
+  below, + 8 B id), ~56 B at d=384; scores and `reconstruct` are approximate (the true
+  nearest neighbour is nearly always in the top 10, the exact top-10 order is not). Chosen
+  from 2M.
+
+A saved index is ``<name>.faiss`` (FAISS's own format) and ``<name>.json`` (the manifest:
+model id, dimension, count, metric, kind, KB checksum, creation time). Both are written to a
+temporary file and renamed, and `DenseIndex.load` refuses a manifest that names another KB
+or model (`IndexMismatchError`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from kb.errors import ConfigError, IndexMismatchError, KBError
+
+if TYPE_CHECKING:
+    from indexer.text import TextEncoder
+    from kb.store import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+KINDS = ("auto", "flat", "hnsw", "ivfpq")
+METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
+FLAT_MAX, HNSW_MAX = 200_000, 2_000_000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 64, 128
+FORMAT_VERSION = 1
+TEXT_INDEX = "text"
+
+
+def choose_kind(n: int) -> str:
+    """The index kind `auto` picks for `n` vectors."""
+    return "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfpq"
+
+
+def _ivfpq_params(n: int, d: int) -> tuple[int, int, int]:
+    """`(nlist, pq subquantizers, nprobe)` for `n` vectors of dimension `d`."""
+    nlist = int(min(max(1, 2 ** round(math.log2(4 * math.sqrt(n)))), max(1, n // 39)))
+    m = d // 4 if d <= 128 else d // 8
+    while m > 1 and d % m:
+        m -= 1
+    return nlist, max(m, 1), min(nlist, max(16, nlist // 32))
+
+
+def _gpu_count() -> int:
+    get = getattr(faiss, "get_num_gpus", None)
+    try:
+        return int(get()) if get else 0
+    except Exception:  # a CPU build may expose the symbol and fail
+        return 0
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class DenseIndex:
+    """A FAISS index with its kind, metric and manifest. Ids are int64 (entity idx by default)."""
+
+    def __init__(self, index: faiss.Index, kind: str, metric: str, manifest: dict | None = None):
+        self.index = index
+        self.kind = kind
+        self.metric = metric
+        self.manifest = dict(manifest or {})
+        self._search_index = index
+        self._to_gpu()
+
+    # -- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        ids: np.ndarray | None = None,
+        kind: str = "auto",
+        metric: str = "ip",
+        seed: int = 0,
+    ) -> DenseIndex:
+        """Index `vectors` (n × d float32); `ids` default to the row numbers 0..n-1."""
+        if kind not in KINDS:
+            raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
+        if metric not in METRICS:
+            raise ConfigError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ConfigError(f"need a non-empty 2-d array of vectors, got shape {x.shape}")
+        n, d = x.shape
+        if ids is not None:
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            if ids.shape != (n,):
+                raise ConfigError(f"ids must have shape ({n},), got {ids.shape}")
+            if np.array_equal(ids, np.arange(n)):
+                ids = None
+        kind = choose_kind(n) if kind == "auto" else kind
+        mt = METRICS[metric]
+        params: dict = {}
+        if kind == "flat":
+            index = faiss.IndexFlat(d, mt)
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, HNSW_M, mt)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+            params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+        else:
+            if n < 1000:
+                raise ConfigError(f"index type 'ivfpq' needs at least 1,000 vectors, got {n}: use 'flat'")
+            nlist, m, nprobe = _ivfpq_params(n, d)
+            index = faiss.IndexIVFPQ(faiss.IndexFlat(d, mt), d, nlist, m, 8, mt)
+            index.nprobe = nprobe
+            rng = np.random.default_rng(seed)
+            sample = x[rng.choice(n, min(n, max(64 * nlist, 65_536)), replace=False)]
+            log.info("training IVF-PQ (nlist %d, m %d) on %d vectors", nlist, m, len(sample))
+            index.train(sample)
+            index.set_direct_map_type(
+                faiss.DirectMap.Array if ids is None else faiss.DirectMap.Hashtable
+            )
+            params = {"nlist": nlist, "pq_m": m, "nbits": 8, "nprobe": nprobe}
+        if ids is not None and kind != "ivfpq":
+            index = faiss.IndexIDMap2(index)
+        chunk = 100_000
+        for s in tqdm(range(0, n, chunk), desc=f"index ({kind})", disable=n <= chunk, unit=" chunks"):
+            if ids is None:
+                index.add(x[s : s + chunk])
+            else:
+                index.add_with_ids(x[s : s + chunk], ids[s : s + chunk])
+        manifest = {"dim": d, "count": n, "metric": metric, "kind": kind, "params": params}
+        return cls(index, kind, metric, manifest)
+
+    # -- querying ----------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self.index.d
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-`k` `(scores, ids)`, each `(len(queries), k)`; missing slots have id -1.
+
+        Scores are inner products for metric "ip" (cosine on unit vectors), squared L2 for "l2".
+        """
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.shape[1] != self.dim:
+            raise ConfigError(f"query dimension {q.shape[1]} does not match index dimension {self.dim}")
+        return self._search_index.search(q, int(k))
+
+    def reconstruct(self, ids) -> np.ndarray:
+        """The stored vectors of `ids` (approximate for ivfpq), `(len(ids), d)` float32."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if not isinstance(self.index, faiss.IndexIDMap2) and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ConfigError(f"ids out of range 0..{len(self) - 1}: {ids[(ids < 0) | (ids >= len(self))][:5].tolist()}")
+        try:
+            return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot reconstruct ids {ids[:5].tolist()}...: {str(exc).splitlines()[0]}") from None
+
+    def _to_gpu(self) -> None:
+        if self.kind == "hnsw" or _gpu_count() == 0:
+            return
+        try:
+            self._search_index = faiss.index_cpu_to_all_gpus(self.index)
+            log.info("searching the %s index on %d GPU(s)", self.kind, _gpu_count())
+        except Exception as exc:  # unsupported index type on GPU: stay on CPU
+            log.warning("could not move the %s index to GPU (%s); searching on CPU", self.kind, exc)
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike, name: str, manifest: dict | None = None) -> Path:
+        """Write `<directory>/<name>.faiss` and `<name>.json` atomically; returns the index path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.faiss"
+        _atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
+        self.manifest.update(manifest or {})
+        self.manifest.update(
+            format=FORMAT_VERSION, dim=self.dim, count=len(self), metric=self.metric, kind=self.kind,
+            bytes=path.stat().st_size, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        text = json.dumps(self.manifest, indent=2, ensure_ascii=False)
+        _atomic_write(directory / f"{name}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, name: str, expect: dict | None = None) -> DenseIndex:
+        """Read an index saved by `save`; raise `IndexMismatchError` if a manifest value in
+        `expect` (e.g. ``{"kb_checksum": ..., "model_id": ...}``) differs."""
+        directory = Path(directory)
+        path, mpath = directory / f"{name}.faiss", directory / f"{name}.json"
+        if not path.is_file() or not mpath.is_file():
+            raise KBError(f"no {name} index in {directory}: build it with `mmel kb index`")
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        check_manifest(manifest, expect or {}, what=f"{name} index in {directory}")
+        if manifest.get("bytes") not in (None, path.stat().st_size):
+            raise IndexMismatchError(
+                f"{path} does not match its manifest {mpath.name} (interrupted write?): rebuild it with `mmel kb index`"
+            )
+        index = faiss.read_index(str(path))
+        inner = faiss.extract_index_ivf(index) if manifest["kind"] == "ivfpq" else None
+        params = manifest.get("params", {})
+        if inner is not None:
+            inner.nprobe = params.get("nprobe", inner.nprobe)
+        elif manifest["kind"] == "hnsw":
+            h = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
+            h.hnsw.efSearch = params.get("efSearch", HNSW_EF_SEARCH)
+        return cls(index, manifest["kind"], manifest["metric"], manifest)
+
+
+def check_manifest(manifest: dict, expect: dict, what: str) -> None:
+    """Raise `IndexMismatchError` naming every key of `expect` whose value differs."""
+    diffs = [
+        f"{key} is {manifest.get(key)!r}, expected {want!r}"
+        for key, want in expect.items()
+        if want is not None and manifest.get(key) != want
+    ]
+    if diffs:
+        raise IndexMismatchError(
+            f"the {what} was built for another KB or model ({'; '.join(diffs)}): "
+            "rebuild it with `mmel kb index` (text) or `mmel kb add-faces --rebuild` (faces)"
+        )
+
+
+# -- the entity text index ---------------------------------------------------------------------
+
+
+def entity_text(name: str, description: str) -> str:
+    """What the text index embeds for an entity: ``"name: description"`` (or just the name)."""
+    return f"{name}: {description}" if description else name
+
+
+def build_text_index(
+    kb: KnowledgeBase,
+    encoder: TextEncoder,
+    kb_dir: str | os.PathLike,
+    kind: str = "auto",
+    batch_size: int = 64,
+    progress: bool = True,
+    chunk: int = 4096,
+) -> dict:
+    """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
+    n = len(kb)
+    if n == 0:
+        raise KBError(f"{kb.path} has no entities to index")
+    vectors = np.empty((n, encoder.dim), dtype=np.float32)
+    ids = np.empty(n, dtype=np.int64)
+    bar = tqdm(total=n, desc="embed entities", unit=" entities", disable=not progress)
+    started = time.time()
+    row = 0
+    batch: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        nonlocal row
+        vecs = encoder.encode([t for _, t in batch], batch_size=batch_size)
+        vectors[row : row + len(batch)] = vecs
+        ids[row : row + len(batch)] = [i for i, _ in batch]
+        row += len(batch)
+        bar.update(len(batch))
+        batch.clear()
+
+    for idx, ent in kb.iter_entities():
+        batch.append((idx, entity_text(ent.name, ent.description)))
+        if len(batch) >= chunk:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    encode_s = time.time() - started
+    index = DenseIndex.build(vectors[:row], ids[:row], kind=kind, metric="ip")
+    index.save(
+        kb_dir, TEXT_INDEX,
+        {"model_id": encoder.model_id, "kb_checksum": kb.checksum, "encode_seconds": round(encode_s, 2),
+         "build_seconds": round(time.time() - started, 2)},
+    )
+    log.info("text index: %d entities, %s, %.1f entities/s", row, index.kind, row / max(encode_s, 1e-9))
+    return index.manifest
+
+
+def load_text_index(kb: KnowledgeBase, kb_dir: str | os.PathLike, model_id: str | None = None) -> DenseIndex:
+    """The text index of `kb`; refuses one built for another KB (or another `model_id`, if given)."""
+    return DenseIndex.load(kb_dir, TEXT_INDEX, expect={"kb_checksum": kb.checksum, "model_id": model_id})

@@ -1,0 +1,365 @@
+"""Faces: image loading, detection + embedding (dlib), and the per-KB face index.
+
+`FaceEncoder` is the pluggable image side (a CLIP-like encoder could implement it later);
+`DlibFaceEncoder` uses dlib's HOG frontal face detector, 5-point landmarks and its 128-d ResNet
+descriptor (the `face_recognition_models` weights). Two descriptors closer than about 0.6
+(Euclidean) are the same person.
+
+The face index `<kb_dir>/faces.faiss` is an exact `IndexIDMap(IndexFlatL2)` over raw dlib
+descriptors (not normalised, so distances keep dlib's 0.6 scale), with the KB entity idx as
+FAISS id; an entity may have several faces. `faces.json` is its manifest (model id, dim,
+count, KB checksum, entities covered, source image of every row).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import faiss
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
+
+from indexer.dense import FORMAT_VERSION, _atomic_write, check_manifest
+from kb.errors import InputError, KBError, ModelLoadError
+
+if TYPE_CHECKING:
+    from kb.store import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]
+MAX_PIXELS = 50_000_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+FACE_INDEX = "faces"
+SAME_PERSON_DISTANCE = 0.6
+_EXAMPLES = 5
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as an RGB uint8 array `(h, w, 3)`, EXIF rotation applied.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; transparency is flattened onto
+    white. Raises `InputError` naming the file if it is missing, not an image, corrupt, or
+    larger than 50 megapixels.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{path}: image of {w}x{h} is over the {MAX_PIXELS // 1_000_000} megapixel limit")
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                a = np.asarray(img, dtype=np.float64)
+                span = a.max() - a.min()
+                img = Image.fromarray(((a - a.min()) / (span or 1) * 255).astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise InputError(f"{path}: unreadable or corrupt image ({exc})") from None
+
+
+# -- encoders ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class FaceEncoder(Protocol):
+    """Finds faces in an RGB uint8 image and embeds them."""
+
+    model_id: str
+    dim: int
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes `(left, top, right, bottom)` in the image's own pixel coordinates."""
+        ...
+
+    def embed(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """`(len(boxes), dim)` float32 embeddings, one per box."""
+        ...
+
+
+def _face_model_dir() -> Path:
+    # Located without importing the package: its __init__ needs pkg_resources (setuptools < 81).
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError("package 'face_recognition_models' is not installed: pip install face-recognition-models")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+class DlibFaceEncoder:
+    """dlib HOG detector + 5-point alignment + ResNet 128-d descriptor.
+
+    Images are downscaled so the longest side is at most `max_side` before detection, and
+    small ones (longest side < `upsample_below`) upsampled once by the detector; boxes come
+    back in original coordinates.
+    """
+
+    model_id = "dlib_face_recognition_resnet_model_v1"
+    dim = 128
+
+    def __init__(self, max_side: int = 1024, upsample_below: int = 800, jitters: int = 0):
+        import dlib
+
+        models = _face_model_dir()
+        shape_path = models / "shape_predictor_5_face_landmarks.dat"
+        rec_path = models / "dlib_face_recognition_resnet_model_v1.dat"
+        for p in (shape_path, rec_path):
+            if not p.is_file():
+                raise ModelLoadError(f"face model file missing: {p}")
+        self._dlib = dlib
+        self.detector = dlib.get_frontal_face_detector()
+        self.shape_predictor = dlib.shape_predictor(str(shape_path))
+        self.recognizer = dlib.face_recognition_model_v1(str(rec_path))
+        self.max_side = max_side
+        self.upsample_below = upsample_below
+        self.jitters = jitters
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        h, w = image.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = image
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        upsample = 1 if max(small.shape[:2]) < self.upsample_below else 0
+        boxes = []
+        for r in self.detector(small, upsample):
+            box = (
+                max(0, round(r.left() / scale)), max(0, round(r.top() / scale)),
+                min(w, round(r.right() / scale)), min(h, round(r.bottom() / scale)),
+            )
+            if box[2] > box[0] and box[3] > box[1]:
+                boxes.append(box)
+        return boxes
+
+    def embed(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        out = np.zeros((len(boxes), self.dim), dtype=np.float32)
+        for i, (left, top, right, bottom) in enumerate(boxes):
+            shape = self.shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
+            out[i] = np.asarray(self.recognizer.compute_face_descriptor(image, shape, self.jitters))
+        return out
+
+
+def load_face_encoder(model: str | None = None) -> FaceEncoder:
+    """A face encoder by id; only dlib's is available now (None or its model id)."""
+    if model in (None, "dlib", DlibFaceEncoder.model_id):
+        return DlibFaceEncoder()
+    raise ModelLoadError(f"unknown face model {model!r}: choose 'dlib' ({DlibFaceEncoder.model_id})")
+
+
+# -- the face index ---------------------------------------------------------------------------
+
+
+class FaceIndex:
+    """Exact L2 search over face descriptors; ids are KB entity idxs (repeats allowed)."""
+
+    def __init__(self, dim: int, manifest: dict | None = None, index: faiss.Index | None = None):
+        self.index = index if index is not None else faiss.IndexIDMap(faiss.IndexFlatL2(dim))
+        self.manifest = dict(manifest or {})
+        self.manifest.setdefault("sources", [])
+        self._refresh()
+
+    def _refresh(self) -> None:
+        n = self.index.ntotal
+        inner = faiss.downcast_index(self.index.index)
+        self._vectors = inner.reconstruct_n(0, n) if n else np.zeros((0, self.index.d), np.float32)
+        self._owners = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    @property
+    def dim(self) -> int:
+        return self.index.d
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def add(self, vectors: np.ndarray, entity_idxs: np.ndarray, sources: list[str]) -> None:
+        self.index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(entity_idxs, dtype=np.int64)
+        )
+        self.manifest["sources"].extend(sources)
+        self._refresh()
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`(distances, entity_idxs)` of the `k` nearest stored faces; Euclidean distances
+        (dlib scale: < 0.6 is the same person); missing slots have id -1 and distance inf."""
+        q = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        if len(self) == 0:
+            return np.full((len(q), k), np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+        d2, ids = self.index.search(q, int(k))
+        dist = np.sqrt(np.maximum(d2, 0))
+        dist[ids < 0] = np.inf
+        return dist, ids
+
+    def vectors_for(self, entity_idx: int) -> np.ndarray:
+        """All stored face descriptors of one entity, `(m, dim)` (m = 0 if it has none)."""
+        return self._vectors[self._owners == int(entity_idx)]
+
+    def entities(self) -> np.ndarray:
+        """The distinct entity idxs that have at least one face."""
+        return np.unique(self._owners)
+
+    def save(self, directory: str | os.PathLike, manifest: dict | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{FACE_INDEX}.faiss"
+        _atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
+        self.manifest.update(manifest or {})
+        self.manifest.update(
+            format=FORMAT_VERSION, dim=self.dim, count=len(self), metric="l2", kind="flat",
+            entities=int(len(self.entities())), bytes=path.stat().st_size,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        text = json.dumps(self.manifest, indent=1, ensure_ascii=False)
+        _atomic_write(directory / f"{FACE_INDEX}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, expect: dict | None = None) -> FaceIndex:
+        directory = Path(directory)
+        path, mpath = directory / f"{FACE_INDEX}.faiss", directory / f"{FACE_INDEX}.json"
+        if not path.is_file() or not mpath.is_file():
+            raise KBError(f"no face index in {directory}: add faces with `mmel kb add-faces`")
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        check_manifest(manifest, expect or {}, what=f"face index in {directory}")
+        if manifest.get("bytes") not in (None, path.stat().st_size):
+            raise KBError(f"{path} does not match its manifest (interrupted write?): rerun `mmel kb add-faces --rebuild`")
+        return cls(manifest["dim"], manifest, faiss.read_index(str(path)))
+
+
+def load_face_index(kb: KnowledgeBase, kb_dir: str | os.PathLike, model_id: str | None = None) -> FaceIndex:
+    """The face index of `kb`; refuses one built for another KB (or another `model_id`, if given)."""
+    return FaceIndex.load(kb_dir, expect={"kb_checksum": kb.checksum, "model_id": model_id})
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def _read_source(source: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """`(entity ref, image path)` pairs from a gallery folder or a JSONL manifest, and bad lines."""
+    if source.is_dir():
+        pairs = [
+            (sub.name, f)
+            for sub in sorted(p for p in source.iterdir() if p.is_dir())
+            for f in sorted(sub.iterdir())
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        return pairs, []
+    if source.is_file() and source.suffix.lower() in (".jsonl", ".json"):
+        pairs, bad = [], []
+        for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                pairs.append((str(rec["entity"]), source.parent / rec["image"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                bad.append(f"{source}:{n}")
+        return pairs, bad
+    raise InputError(
+        f"{source}: expected a folder <entity>/<image files> or a JSONL manifest of "
+        '{"entity": ..., "image": ...} lines'
+    )
+
+
+def _resolve_entities(kb: KnowledgeBase, refs: set[str]) -> dict[str, int | None]:
+    """Entity idx for each ref: by id, else by exact name (or with '_' read as ' ');
+    None for unknown or ambiguous names."""
+    out: dict[str, int | None] = {r: kb.idx_of(r) for r in refs}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for r in (r for r, i in out.items() if i is None):
+        wanted[r].add(r)
+        wanted[r.replace("_", " ")].add(r)
+    if wanted:
+        hits: dict[str, list[int]] = defaultdict(list)
+        for idx, ent in kb.iter_entities():
+            if ent.name in wanted:
+                hits[ent.name].append(idx)
+        for name, idxs in hits.items():
+            for r in wanted[name]:
+                if out[r] is None and len(idxs) == 1:
+                    out[r] = idxs[0]
+    return out
+
+
+def build_face_index(
+    kb: KnowledgeBase,
+    encoder: FaceEncoder,
+    source: str | os.PathLike,
+    kb_dir: str | os.PathLike,
+    progress: bool = True,
+    rebuild: bool = False,
+) -> dict:
+    """Detect and embed one face per image of `source` and add it to `<kb_dir>/faces.faiss`.
+
+    `source`: a folder `<entity>/<images>` (entity = QID or exact name) or a JSONL manifest
+    `{"entity": ..., "image": path relative to the manifest}`. Extends an existing index for
+    the same KB and encoder (images already in it are skipped) unless `rebuild`. Images
+    without a face, with several faces, unreadable, or of unknown entities are skipped and
+    reported (counts + examples), never fatal. Returns the report.
+    """
+    source, kb_dir = Path(source), Path(kb_dir)
+    pairs, bad_lines = _read_source(source)
+    expect = {"kb_checksum": kb.checksum, "model_id": encoder.model_id}
+    if not rebuild and (kb_dir / f"{FACE_INDEX}.faiss").exists():
+        index = FaceIndex.load(kb_dir, expect=expect)
+    else:
+        index = FaceIndex(encoder.dim, expect)
+    known = set(index.manifest["sources"])
+    skipped: dict[str, list[str]] = defaultdict(list)
+    if bad_lines:
+        skipped["bad_manifest_line"] = bad_lines
+    resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
+    vectors, owners, sources = [], [], []
+    for ref, path in tqdm(pairs, desc="faces", unit=" images", disable=not progress):
+        key = str(path.resolve())
+        if resolved[ref] is None:
+            skipped["unknown_entity"].append(f"{ref} ({path})")
+            continue
+        if key in known:
+            skipped["already_indexed"].append(str(path))
+            continue
+        try:
+            image = load_image(path)
+        except InputError as exc:
+            skipped["unreadable"].append(str(exc))
+            continue
+        boxes = encoder.detect(image)
+        if len(boxes) != 1:
+            skipped["no_face" if not boxes else "several_faces"].append(str(path))
+            continue
+        vectors.append(encoder.embed(image, boxes)[0])
+        owners.append(resolved[ref])
+        sources.append(key)
+        known.add(key)
+    if vectors:
+        index.add(np.vstack(vectors), np.asarray(owners), sources)
+    index.save(kb_dir, expect)
+    for reason, items in skipped.items():
+        log.warning("skipped %d image(s): %s, e.g. %s", len(items), reason.replace("_", " "), "; ".join(items[:2]))
+    return {
+        "source": str(source),
+        "images": len(pairs),
+        "added": len(vectors),
+        "faces_total": len(index),
+        "entities_total": int(len(index.entities())),
+        "skipped": {r: {"count": len(v), "examples": v[:_EXAMPLES]} for r, v in skipped.items()},
+        "index": str(kb_dir / f"{FACE_INDEX}.faiss"),
+    }
