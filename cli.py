@@ -93,6 +93,49 @@ def kb_lookup(
     _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6)} for c in cands])
 
 
+@kb_app.command("index")
+def kb_index(
+    text_model: Annotated[Optional[str], typer.Option(help="Text encoder: HF id or local folder [default: bundled sentence-transformers/all-MiniLM-L6-v2]; 'hashing' is a tiny test/debug encoder.")] = None,
+    index_type: Annotated[str, typer.Option(help="auto (by size: flat < 200k, hnsw < 2M, else ivfpq), flat, hnsw or ivfpq.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Texts per encoder batch.")] = 64,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Embed every entity (name: description) and build the KB's text index (text.faiss)."""
+    from indexer.dense import build_text_index
+    from indexer.text import load_text_encoder
+    from kb.store import KnowledgeBase
+
+    store = KnowledgeBase(kb_path(home, kb))
+    _print_json(build_text_index(
+        store, load_text_encoder(text_model), kb_path(home, kb).parent,
+        kind=index_type, batch_size=batch_size, progress=progress,
+    ))
+
+
+@kb_app.command("add-faces")
+def kb_add_faces(
+    source: Annotated[Path, typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.")],
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new face index instead of extending it.")] = False,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Detect one face per image, embed it (dlib) and add it to the KB's face index (faces.faiss).
+
+    Images with no face, several faces, unreadable files and unknown entities are skipped and
+    counted in the report.
+    """
+    from indexer.faces import build_face_index, load_face_encoder
+    from kb.store import KnowledgeBase
+
+    store = KnowledgeBase(kb_path(home, kb))
+    _print_json(build_face_index(
+        store, load_face_encoder(), source, kb_path(home, kb).parent, progress=progress, rebuild=rebuild,
+    ))
+
+
 def main() -> None:
     try:
         app()

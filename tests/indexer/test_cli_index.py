@@ -1,0 +1,47 @@
+"""`mmel kb index` and `mmel kb add-faces` through typer's CliRunner."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from idx_helpers import GALLERY, make_kb
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path):
+    make_kb(tmp_path / "kbs" / "default" / "kb.sqlite")
+    return tmp_path
+
+
+def test_kb_index_with_hashing_encoder(home):
+    res = runner.invoke(app, ["kb", "index", "--home", str(home), "--text-model", "hashing", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["model_id"] == "hashing:64" and out["count"] == 8 and out["kind"] == "flat"
+    assert (home / "kbs" / "default" / "text.faiss").is_file()
+
+
+def test_kb_index_bad_type(home):
+    res = runner.invoke(app, ["kb", "index", "--home", str(home), "--text-model", "hashing", "--index-type", "lsh"])
+    assert res.exit_code != 0 and "lsh" in str(res.exception) + res.output
+
+
+def test_help_texts():
+    for cmd in (["kb", "index", "--help"], ["kb", "add-faces", "--help"]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 0 and "--home" in res.output
+
+
+@pytest.mark.skipif(not GALLERY.is_dir(), reason="shared face gallery not present")
+def test_kb_add_faces(home, tmp_path):
+    src = tmp_path / "src"
+    (src / "Q76").mkdir(parents=True)
+    (src / "Q76" / "o.jpg").write_bytes((GALLERY / "obama" / "obama.jpg").read_bytes())
+    (src / "Q76" / "bad.jpg").write_bytes(b"garbage")
+    res = runner.invoke(app, ["kb", "add-faces", str(src), "--home", str(home), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["added"] == 1 and out["skipped"]["unreadable"]["count"] == 1
