@@ -1,0 +1,121 @@
+"""Documents in and links out: JSON parsing/validation at the boundary, and output records.
+
+Input: `{"id", "text", "images": [{"id", "path"}]?, "mentions": [{"start", "end"}]?}`.
+Output: `{"id", "mentions": [{start, end, surface, entity, score, candidates}], "faces": [...]}`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from kb.errors import InputError
+from kb.types import Document, FaceMention, ImageRef, Link, TextMention
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+def parse_document(obj, where: str = "document", base: Path | None = None) -> Document:
+    """Validate a JSON object into a `Document`; image paths are resolved against `base`."""
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise InputError(f"{where}: 'text' must be a string, got {text!r:.60}")
+    doc_id = str(obj.get("id", ""))
+    mentions = None
+    if obj.get("mentions") is not None:
+        raw = obj["mentions"]
+        if not isinstance(raw, list):
+            raise InputError(f"{where}: 'mentions' must be a list of {{start, end}}")
+        spans = []
+        for i, m in enumerate(raw):
+            if not isinstance(m, dict):
+                raise InputError(f"{where}: mentions[{i}] must be an object with 'start' and 'end'")
+            start = _int(m.get("start"), f"{where}: mentions[{i}].start")
+            end = _int(m.get("end"), f"{where}: mentions[{i}].end")
+            if not 0 <= start < end <= len(text):
+                raise InputError(
+                    f"{where}: mentions[{i}] span [{start}, {end}) is outside the text (length {len(text)})"
+                )
+            spans.append(TextMention(start, end, text[start:end]))
+        mentions = tuple(spans)
+    images = []
+    raw_images = obj.get("images") or []
+    if not isinstance(raw_images, list):
+        raise InputError(f"{where}: 'images' must be a list of {{id, path}}")
+    for i, im in enumerate(raw_images):
+        if not isinstance(im, dict) or not isinstance(im.get("path"), str):
+            raise InputError(f"{where}: images[{i}] must be an object with a string 'path'")
+        path = Path(im["path"]).expanduser()
+        if base is not None and not path.is_absolute():
+            path = base / path
+        images.append(ImageRef(id=str(im.get("id", i)), path=str(path)))
+    return Document(id=doc_id, text=text, images=tuple(images), mentions=mentions)
+
+
+def read_documents(path: str | os.PathLike) -> Iterator[Document]:
+    """Documents from a `.json` file (one object or a list) or a `.jsonl` file (streamed)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"input file {p} does not exist")
+    base = p.resolve().parent
+    with p.open(encoding="utf-8") as fh:
+        head = fh.read(1 << 16)
+        fh.seek(0)
+        stripped = head.lstrip()
+        if not stripped:
+            raise InputError(f"input file {p} is empty")
+        if p.suffix == ".jsonl" or (stripped.startswith("{") and "\n{" in stripped.rstrip()):
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+                    yield parse_document(obj, f"{p}:{lineno}", base)
+            return
+        try:
+            obj = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    for i, o in enumerate(obj if isinstance(obj, list) else [obj]):
+        yield parse_document(o, f"{p}[{i}]" if isinstance(obj, list) else str(p), base)
+
+
+def link_record(link: Link, top: int = 5) -> dict:
+    """JSON-ready output for one text or face link."""
+    m = link.mention
+    where = (
+        {"start": m.start, "end": m.end, "surface": m.surface}
+        if isinstance(m, TextMention)
+        else {"image": m.image, "box": list(m.box)}
+    )
+    return {
+        **where,
+        "entity": link.entity,
+        "name": next((c.name for c in link.candidates if c.entity == link.entity), None),
+        "score": round(link.score, 4),
+        "candidates": [
+            {"entity": c.entity, "name": c.name, "score": round(c.score, 4), "prior": round(c.prior, 4)}
+            for c in link.candidates[:top]
+        ],
+    }
+
+
+def document_record(doc: Document, links: list[Link], warnings: list[str] = ()) -> dict:
+    out = {
+        "id": doc.id,
+        "mentions": [link_record(l) for l in links if isinstance(l.mention, TextMention)],
+    }
+    faces = [link_record(l) for l in links if isinstance(l.mention, FaceMention)]
+    if faces or doc.images:
+        out["faces"] = faces
+    if warnings:
+        out["warnings"] = list(warnings)
+    return out

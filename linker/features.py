@@ -1,0 +1,121 @@
+"""Pure feature functions for (mention, candidate) pairs: strings and numbers in, floats out.
+
+Each feature is in roughly [0, 1] so the reranker needs no normalisation statistics.
+`FEATURES` names the columns of `pair_features`.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from rapidfuzz import fuzz
+
+from kb.aliases import base_name, surname
+from kb.normalize import mention_key
+
+FEATURES = (
+    "prior",
+    "prior_rank",
+    "dense_sim",
+    "exact_name",
+    "surname_match",
+    "tokens_in_name",
+    "fuzzy_ratio",
+    "token_set_ratio",
+    "description_length",
+    "context_overlap",
+    "year_in_description",
+    "year_before_entity",
+    "years_after_entity",
+    "has_context_year",
+    "ambiguity",
+    "from_prior",
+    "from_dense",
+    "from_fuzzy",
+    "from_coref",
+)
+
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+_WORD = re.compile(r"\w{3,}")
+_STOP = frozenset(
+    "the and for with from that this was were his her its their are has had have who whom which "
+    "after before during into onto over under about between while when where what also than then "
+    "born died sex male female birth death occupation languages alma mater award received".split()
+)
+
+
+def years(text: str) -> list[int]:
+    """Four-digit years 1000–2099 mentioned in `text`."""
+    return [int(y) for y in _YEAR.findall(text)]
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased, folded words of ≥ 3 characters, without stop words or numbers."""
+    return {w for w in _WORD.findall(mention_key(text)) if w not in _STOP and not w.isdigit()}
+
+
+def name_features(surface: str, name: str) -> tuple[float, float, float, float, float]:
+    """(exact_name, surname_match, tokens_in_name, fuzzy_ratio, token_set_ratio)."""
+    s, full, base = mention_key(surface), mention_key(name), mention_key(base_name(name))
+    sur = surname(name)
+    s_tokens, n_tokens = set(s.split()), set(full.replace(",", " ").split())
+    return (
+        float(s in (full, base)),
+        float(sur is not None and s == mention_key(sur)),
+        len(s_tokens & n_tokens) / max(len(s_tokens), 1),
+        fuzz.ratio(s, base) / 100.0,
+        fuzz.token_set_ratio(s, full) / 100.0,
+    )
+
+
+def year_features(context_years: list[int], description: str) -> tuple[float, float, float, float]:
+    """(year_in_description, year_before_entity, years_after_entity, has_context_year).
+
+    `year_before_entity`: a context year precedes every year of the entity (not born yet);
+    `years_after_entity`: how far the latest context year lies after the entity's last year,
+    in centuries, clipped to [0, 1].
+    """
+    if not context_years:
+        return 0.0, 0.0, 0.0, 0.0
+    ent = years(description)
+    if not ent:
+        return 0.0, 0.0, 0.0, 1.0
+    lo, hi = min(ent), max(ent)
+    return (
+        float(any(y in ent for y in context_years)),
+        float(min(context_years) < lo),
+        min(max(max(context_years) - hi, 0) / 100.0, 1.0),
+        1.0,
+    )
+
+
+def pair_features(
+    *,
+    surface: str,
+    context_words: set[str],
+    context_years: list[int],
+    name: str,
+    description: str,
+    prior: float,
+    prior_rank: int | None,
+    dense_sim: float,
+    n_candidates: int,
+    sources: frozenset[str],
+) -> list[float]:
+    """The feature vector (ordered as `FEATURES`) for one mention–candidate pair."""
+    desc_words = content_words(description) | content_words(name)
+    overlap = len(context_words & desc_words) / max(len(context_words), 1) if context_words else 0.0
+    return [
+        prior,
+        1.0 / (1 + prior_rank) if prior_rank is not None else 0.0,
+        dense_sim,
+        *name_features(surface, name),
+        min(math.log1p(len(description)) / 7.0, 1.0),
+        overlap,
+        *year_features(context_years, description),
+        min(math.log1p(n_candidates) / 5.0, 1.0),
+        float("prior" in sources),
+        float("dense" in sources),
+        float("fuzzy" in sources),
+        float("coref" in sources),
+    ]

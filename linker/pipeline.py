@@ -1,0 +1,190 @@
+"""The text-linking pipeline: mentions → context embeddings → candidates → features → reranker.
+
+`Linker` is the Python API (`Linker.load(home).link(doc)`); `featurize` is shared with training
+so that the model sees exactly the features it is trained on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kb.errors import ConfigError
+from kb.home import DEFAULT_KB, kb_dir, kb_path
+from kb.store import KnowledgeBase
+from kb.types import Candidate, Document, Link, TextMention
+from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
+from linker.features import FEATURES, content_words, pair_features, years
+from linker.mentions import spot
+from linker.reranker import Reranker
+
+log = logging.getLogger(__name__)
+
+CONTEXT_CHARS = 300
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "reranker"
+
+
+def context_text(text: str, m: TextMention, width: int = CONTEXT_CHARS) -> str:
+    """The text around a mention (the whole text when short)."""
+    if len(text) <= 2 * width:
+        return text
+    lo, hi = max(0, m.start - width), min(len(text), m.end + width)
+    return text[lo:hi]
+
+
+@dataclass
+class Batch:
+    """Padded tensors for a batch of documents, plus what is needed to read the scores back."""
+
+    feats: torch.Tensor  # (B, M, C, F)
+    cands: torch.Tensor  # (B, M, C, D)
+    ctx: torch.Tensor  # (B, M, D)
+    cand_mask: torch.Tensor  # (B, M, C)
+    mention_mask: torch.Tensor  # (B, M)
+    candidates: list[list[MentionCandidates]]
+    entities: dict[int, object]
+
+
+def featurize(
+    docs: Sequence[Document],
+    mentions: Sequence[Sequence[TextMention]],
+    kb: KnowledgeBase,
+    generator: CandidateGenerator,
+    encoder,
+) -> Batch:
+    """Candidates and padded feature tensors for documents with known mentions."""
+    flat = [(d, m) for d, ms in zip(docs, mentions) for m in ms]
+    ctx_texts = [context_text(d.text, m) for d, m in flat]
+    dim = generator.index.dim
+    ctx = encoder.encode(ctx_texts) if flat else np.zeros((0, dim), np.float32)
+    cands = generator.generate(mentions, ctx)
+    all_idx = sorted({i for doc in cands for mc in doc for i in mc.idxs})
+    ents = dict(zip(all_idx, kb.by_idx(all_idx)))
+    vecs = generator.index.reconstruct(np.asarray(all_idx, dtype=np.int64)) if all_idx else None
+    row = {idx: r for r, idx in enumerate(all_idx)}
+    B = len(docs)
+    M = max((len(ms) for ms in mentions), default=0) or 1
+    C = max((len(mc.idxs) for doc in cands for mc in doc), default=0) or 1
+    F = len(FEATURES)
+    feats = np.zeros((B, M, C, F), np.float32)
+    cvec = np.zeros((B, M, C, dim), np.float32)
+    cctx = np.zeros((B, M, dim), np.float32)
+    cmask = np.zeros((B, M, C), bool)
+    mmask = np.zeros((B, M), bool)
+    pos = 0
+    for b, (doc, doc_cands) in enumerate(zip(docs, cands)):
+        for i, mc in enumerate(doc_cands):
+            m = mc.mention
+            rest = doc.text[: m.start] + " " + doc.text[m.end :]
+            cw, cy = content_words(context_text(rest, m)), years(rest)
+            cctx[b, i] = ctx[pos]
+            mmask[b, i] = True
+            for c, idx in enumerate(mc.idxs):
+                ent = ents[idx]
+                v = vecs[row[idx]]
+                cvec[b, i, c] = v
+                cmask[b, i, c] = True
+                feats[b, i, c] = pair_features(
+                    surface=m.surface, context_words=cw, context_years=cy, name=ent.name,
+                    description=ent.description, prior=mc.priors[c], prior_rank=mc.prior_ranks[c],
+                    dense_sim=float(v @ ctx[pos]), n_candidates=len(mc.ranked_pool),
+                    sources=mc.sources[c],
+                )
+            pos += 1
+    t = torch.from_numpy
+    return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands, ents)
+
+
+class Linker:
+    """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
+
+    def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
+                 candidates: CandidateConfig = CandidateConfig(), nil_threshold: float | None = None):
+        if reranker.config.n_features != len(FEATURES):
+            raise ConfigError(
+                f"reranker expects {reranker.config.n_features} features, this version computes "
+                f"{len(FEATURES)}: retrain it with `mmel train`"
+            )
+        self.kb = kb
+        self.index = index
+        self.encoder = encoder
+        self.reranker = reranker
+        self.generator = CandidateGenerator(kb, index, candidates)
+        self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
+
+    @classmethod
+    def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
+             model: str | os.PathLike | None = None, **kwargs) -> Linker:
+        """Open KB `kb` under the data home with its text index and a trained reranker.
+
+        `model`: reranker path (without suffix); default `<home>/models/reranker` when trained
+        there, else the model shipped with the package.
+        """
+        from indexer.dense import load_text_index
+        from indexer.text import load_text_encoder
+
+        store = KnowledgeBase(kb_path(home, kb))
+        if model is None:
+            trained = kb_dir(home, kb).parent.parent / "models" / "reranker"
+            model = trained if trained.with_suffix(".json").is_file() else DEFAULT_MODEL
+        reranker = Reranker.load(model)
+        index = load_text_index(store, kb_dir(home, kb))
+        encoder = load_text_encoder(index.manifest["model_id"])
+        return cls(store, index, encoder, reranker, **kwargs)
+
+    def mentions_of(self, doc: Document) -> tuple[TextMention, ...]:
+        return doc.mentions if doc.mentions is not None else tuple(spot(doc.text, self.kb))
+
+    def link(self, doc: Document) -> list[Link]:
+        """Links for the text mentions of one document."""
+        return next(iter(self.link_many([doc], batch_size=1)))
+
+    def link_many(self, docs: Iterable[Document], batch_size: int = 64) -> Iterator[list[Link]]:
+        """Links per document, in input order, processing `batch_size` documents at a time."""
+        for ranked in self.rank_many(docs, batch_size):
+            yield [link for link, _ in ranked]
+
+    def rank_many(
+        self, docs: Iterable[Document], batch_size: int = 64
+    ) -> Iterator[list[tuple[Link, list[str]]]]:
+        """Per document, per mention: the link and the full ranking of entity ids (the reranked
+        candidates, then the rest of the top-30 prior pool) for recall@k."""
+        batch: list[Document] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from self._rank_batch(batch)
+                batch = []
+        if batch:
+            yield from self._rank_batch(batch)
+
+    def _rank_batch(self, docs: list[Document]) -> list[list[tuple[Link, list[str]]]]:
+        mentions = [self.mentions_of(d) for d in docs]
+        batch = featurize(docs, mentions, self.kb, self.generator, self.encoder)
+        with torch.inference_mode():
+            scores = self.reranker(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
+        rest = {i for doc in batch.candidates for mc in doc for i in mc.ranked_pool} - set(batch.entities)
+        ents = {**batch.entities, **dict(zip(sorted(rest), self.kb.by_idx(sorted(rest))))}
+        return [
+            [self._decide(mc, scores[b, i], ents) for i, mc in enumerate(doc_cands)]
+            for b, doc_cands in enumerate(batch.candidates)
+        ]
+
+    def _decide(self, mc: MentionCandidates, scores: torch.Tensor, ents: dict) -> tuple[Link, list[str]]:
+        order = sorted(range(len(mc.idxs)), key=lambda c: -float(scores[c]))
+        cands = tuple(
+            Candidate(entity=ents[mc.idxs[c]].id, name=ents[mc.idxs[c]].name,
+                      score=float(scores[c]), prior=mc.priors[c])
+            for c in order
+        )
+        best = cands[0] if cands else None
+        entity = best.entity if best and best.score >= self.nil_threshold else None
+        ranking = [c.entity for c in cands]
+        ranking += [ents[i].id for i in mc.ranked_pool if i not in set(mc.idxs)]
+        link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
+        return link, ranking

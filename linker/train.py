@@ -1,0 +1,158 @@
+"""Training the reranker on labelled JSONL (`{"id","text","mentions":[{start,end,qid}]}`).
+
+Features are computed once per document chunk by the same `featurize` the linker uses, then the
+model is trained with the margin ranking loss; the epoch with the best dev Hits@1 is kept. The
+NIL threshold is calibrated on dev by hiding the gold candidate of a random fifth of the
+mentions (they become NIL) and choosing the score cut-off with the best accuracy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kb.errors import InputError
+from kb.store import KnowledgeBase
+from kb.types import Document
+from linker.candidates import CandidateConfig, CandidateGenerator
+from linker.document import parse_document
+from linker.features import FEATURES
+from linker.pipeline import featurize
+from linker.reranker import Reranker, RerankerConfig
+
+log = logging.getLogger(__name__)
+
+
+def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str]]]:
+    """Documents with their gold spans and, per span, the gold entity id."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"labelled file {p} does not exist")
+    out = []
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+            mentions = obj.get("mentions") or []
+            if not all(isinstance(m, dict) and m.get("qid") for m in mentions):
+                raise InputError(f"{p}:{lineno}: every mention needs a gold 'qid'")
+            out.append((parse_document(obj, f"{p}:{lineno}"), [str(m["qid"]) for m in mentions]))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def _chunks(kb, generator, encoder, data, chunk: int, progress: bool, desc: str):
+    """Featurized chunks with gold candidate positions (-1: gold not among candidates)."""
+    out = []
+    for lo in tqdm(range(0, len(data), chunk), desc=desc, disable=not progress, unit=" chunks"):
+        part = data[lo : lo + chunk]
+        docs = [d for d, _ in part]
+        batch = featurize(docs, [d.mentions for d in docs], kb, generator, encoder)
+        gold = torch.full(batch.mention_mask.shape, -1, dtype=torch.long)
+        for b, ((_, qids), doc_cands) in enumerate(zip(part, batch.candidates)):
+            for i, (qid, mc) in enumerate(zip(qids, doc_cands)):
+                ids = [batch.entities[idx].id for idx in mc.idxs]
+                gold[b, i] = ids.index(qid) if qid in ids else -1
+        out.append((batch, gold))
+    return out
+
+
+def _hits(model, chunks) -> tuple[float, list[tuple[float, bool, float]]]:
+    """Hits@1 over all gold mentions, and per mention (top score, correct, best non-gold score)."""
+    model.eval()
+    rows = []
+    with torch.inference_mode():
+        for batch, gold in chunks:
+            s = model(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
+            for b, i in batch.mention_mask.nonzero().tolist():
+                g = int(gold[b, i])
+                sc = s[b, i][batch.cand_mask[b, i]]
+                top = int(sc.argmax()) if len(sc) else -1
+                others = [float(x) for c, x in enumerate(sc) if c != g]
+                rows.append((float(sc.max()) if len(sc) else float("-inf"), top == g and g >= 0,
+                             max(others) if others else float("-inf")))
+    return (sum(r[1] for r in rows) / max(len(rows), 1)), rows
+
+
+def calibrate_nil(rows, seed: int = 0, nil_rate: float = 0.2) -> float:
+    """Score threshold τ maximising accuracy when `nil_rate` of mentions lose their gold.
+
+    For a mention made NIL the linker sees only its non-gold candidates (best score `alt`), and
+    is right iff alt < τ; for the others it is right iff it ranks the gold first and top ≥ τ.
+    """
+    rng = random.Random(seed)
+    cases = []  # (score the decision is made on, correct if linked, correct if NIL)
+    for top, correct, alt in rows:
+        if rng.random() < nil_rate:
+            cases.append((alt, False, True))
+        else:
+            cases.append((top, correct, False))
+    cuts = sorted({c[0] for c in cases if np.isfinite(c[0])})
+    best, best_acc = float("-inf"), -1.0
+    for tau in [float("-inf")] + cuts:
+        acc = sum((s >= tau and ok) or (s < tau and nil) for s, ok, nil in cases) / len(cases)
+        if acc > best_acc:
+            best, best_acc = tau, acc
+    return best
+
+
+def train_reranker(
+    kb: KnowledgeBase, index, encoder, train_path, dev_path, out: str | os.PathLike, *,
+    epochs: int = 8, lr: float = 3e-3, chunk: int = 128, seed: int = 0,
+    candidates: CandidateConfig = CandidateConfig(), limit: int | None = None, progress: bool = True,
+) -> dict:
+    """Train, pick the best epoch on dev, calibrate NIL, save to `out`; returns a report."""
+    torch.manual_seed(seed)
+    started = time.time()
+    generator = CandidateGenerator(kb, index, candidates)
+    train = _chunks(kb, generator, encoder, read_labelled(train_path, limit), chunk, progress, "featurize train")
+    dev = _chunks(kb, generator, encoder, read_labelled(dev_path, limit), chunk, progress, "featurize dev")
+    cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
+                         text_model=getattr(encoder, "model_id", ""))
+    model = Reranker(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = random.Random(seed)
+    best = (-1.0, None, -1)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        total = 0.0
+        for k in tqdm(order, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit=" chunks"):
+            batch, gold = train[k]
+            s = model(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
+            loss = model.loss(s, gold, batch.cand_mask)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        dev_hits, _ = _hits(model, dev)
+        history.append({"epoch": epoch + 1, "loss": total / max(len(train), 1), "dev_hits_at_1": dev_hits})
+        log.info("epoch %d: loss %.4f, dev Hits@1 %.4f", epoch + 1, history[-1]["loss"], dev_hits)
+        if dev_hits > best[0]:
+            best = (dev_hits, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
+    model.load_state_dict(best[1])
+    _, rows = _hits(model, dev)
+    tau = calibrate_nil(rows, seed)
+    final = Reranker(replace(cfg, nil_threshold=tau))
+    final.load_state_dict(model.state_dict())
+    final.save(out)
+    return {
+        "out": str(out), "best_epoch": best[2], "dev_hits_at_1": best[0], "nil_threshold": tau,
+        "train_docs": sum(len(b.candidates) for b, _ in train), "seconds": round(time.time() - started, 1),
+        "history": history,
+    }
