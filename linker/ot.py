@@ -29,6 +29,7 @@ __all__ = [
     "structure_from_distributions",
     "joint_plan",
     "rescore",
+    "joint_rescore",
 ]
 
 _TINY = 1e-12
@@ -428,3 +429,29 @@ def rescore(
         _propagate(P_t, P_v, T, a, weight, keep_support),
         _propagate(P_v, P_t, T.T, b, weight, keep_support),
     )
+
+
+def joint_rescore(
+    P_t: np.ndarray,
+    P_v: np.ndarray,
+    C_t: np.ndarray | None = None,
+    C_v: np.ndarray | None = None,
+    *,
+    alpha: float = 0.5,
+    epsilon: float = 0.02,
+    mass: float = 1.0,
+    weight: float = 0.3,
+    keep_support: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""One document's joint step: :func:`cross_cost` → :func:`joint_plan` → :func:`rescore`.
+
+    Missing structures default to :func:`structure_from_distributions` of each side.
+    Uniform node weights. Returns :math:`(\mathbf{P}_t', \mathbf{P}_v', \mathbf{T})`.
+    """
+    P_t = _as_distributions("P_t", P_t)
+    P_v = _as_distributions("P_v", P_v)
+    C_t = structure_from_distributions(P_t) if C_t is None else C_t
+    C_v = structure_from_distributions(P_v) if C_v is None else C_v
+    T = joint_plan(C_t, C_v, cross_cost(P_t, P_v), alpha=alpha, epsilon=epsilon, mass=mass)
+    P_t2, P_v2 = rescore(P_t, P_v, T, weight=weight, keep_support=keep_support)
+    return P_t2, P_v2, T

@@ -11,6 +11,7 @@ from linker.ot import (
     _sinkhorn_log,
     cross_cost,
     joint_plan,
+    joint_rescore,
     rescore,
     structure_from_distributions,
     structure_from_embeddings,
@@ -210,3 +211,14 @@ def test_bad_inputs_raise_input_errors():
         joint_plan(C, C, np.full((2, 2), np.nan))
     with pytest.raises(InputError, match="weight"):
         rescore(np.eye(2), np.eye(2), M, weight=2.0)
+
+
+def test_joint_rescore_chains_the_steps():
+    P_t = np.array([[0.5, 0.5, 0.0], [0.0, 0.1, 0.9]])
+    P_v = np.array([[0.9, 0.1, 0.0]])
+    Pt2, Pv2, T = joint_rescore(P_t, P_v)
+    assert T.shape == (2, 1) and T.sum() == pytest.approx(1.0, abs=1e-6)
+    assert Pt2[0].argmax() == 0 and Pt2[1].argmax() == 2 and Pv2[0].argmax() == 0
+    Pt0, Pv0, T0 = joint_rescore(np.zeros((0, 3)), P_v)
+    assert T0.shape == (0, 1) and Pt0.shape == (0, 3)
+    np.testing.assert_allclose(Pv0, P_v)
