@@ -52,7 +52,7 @@ def choose_kind(n: int) -> str:
 
 def _ivfpq_params(n: int, d: int) -> tuple[int, int, int]:
     """`(nlist, pq subquantizers, nprobe)` for `n` vectors of dimension `d`."""
-    nlist = int(min(max(1, 2 ** round(math.log2(4 * math.sqrt(n)))), max(1, n // 39)))
+    nlist = int(min(max(1, 2 ** round(math.log2(2 * math.sqrt(n)))), max(1, n // 39)))
     m = d // 4 if d <= 128 else d // 8
     while m > 1 and d % m:
         m -= 1
@@ -130,7 +130,7 @@ class DenseIndex:
             index = faiss.IndexIVFPQ(faiss.IndexFlat(d, mt), d, nlist, m, 8, mt)
             index.nprobe = nprobe
             rng = np.random.default_rng(seed)
-            sample = x[rng.choice(n, min(n, max(64 * nlist, 65_536)), replace=False)]
+            sample = x[np.sort(rng.choice(n, min(n, max(40 * nlist, 32_768)), replace=False))]
             log.info("training IVF-PQ (nlist %d, m %d) on %d vectors", nlist, m, len(sample))
             index.train(sample)
             index.set_direct_map_type(
