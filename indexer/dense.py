@@ -67,7 +67,8 @@ def _gpu_count() -> int:
         return 0
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp)` for a temporary file beside `path`, then rename it over `path`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
@@ -197,14 +198,14 @@ class DenseIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{name}.faiss"
-        _atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
+        atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
         self.manifest.update(manifest or {})
         self.manifest.update(
             format=FORMAT_VERSION, dim=self.dim, count=len(self), metric=self.metric, kind=self.kind,
             bytes=path.stat().st_size, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         text = json.dumps(self.manifest, indent=2, ensure_ascii=False)
-        _atomic_write(directory / f"{name}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(directory / f"{name}.json", lambda p: p.write_text(text, encoding="utf-8"))
         return path
 
     @classmethod

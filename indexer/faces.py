@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from indexer.dense import FORMAT_VERSION, _atomic_write, check_manifest
+from indexer.dense import FORMAT_VERSION, atomic_write, check_manifest
 from kb.errors import InputError, KBError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class FaceIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{FACE_INDEX}.faiss"
-        _atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
+        atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
         self.manifest.update(manifest or {})
         self.manifest.update(
             format=FORMAT_VERSION, dim=self.dim, count=len(self), metric="l2", kind="flat",
@@ -228,7 +228,7 @@ class FaceIndex:
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
         text = json.dumps(self.manifest, indent=1, ensure_ascii=False)
-        _atomic_write(directory / f"{FACE_INDEX}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(directory / f"{FACE_INDEX}.json", lambda p: p.write_text(text, encoding="utf-8"))
         return path
 
     @classmethod

@@ -107,3 +107,13 @@ def test_text_index_build_and_search(tmp_path, small_kb):
     other = make_kb(tmp_path / "other" / "kb.sqlite", ENTITIES[:3])
     with pytest.raises(IndexMismatchError, match="kb_checksum"):
         load_text_index(other, tmp_path)
+
+
+def test_index_file_not_matching_manifest(tmp_path):
+    x, _ = clustered(500, 16)
+    DenseIndex.build(x).save(tmp_path, "t", {"model_id": "m"})
+    with open(tmp_path / "t.faiss", "ab") as f:  # as if another build replaced only the index
+        f.write(b"\0" * 10)
+    with pytest.raises(IndexMismatchError, match="does not match its manifest"):
+        DenseIndex.load(tmp_path, "t")
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
