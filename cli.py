@@ -136,6 +136,69 @@ def kb_add_faces(
     ))
 
 
+@app.command("link")
+def link(
+    input: Annotated[Path, typer.Argument(help="A document .json (object or list) or a .jsonl file of documents.")],
+    format: Annotated[Optional[str], typer.Option("--format", help="Output format: json or jsonl [default: jsonl for .jsonl input, else json].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write output here instead of stdout.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+) -> None:
+    """Link the mentions of documents: given spans ("mentions") or detected ones.
+
+    Input per document: {"id", "text", "images": [{"id", "path"}]?, "mentions": [{"start", "end"}]?}.
+    Output per document: each mention with start, end, surface, entity (null = not in the KB),
+    score and top candidates.
+    """
+    from linker.api import link_file
+
+    fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
+    link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size)
+
+
+@app.command("train")
+def train(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}.")],
+    dev_file: Annotated[Path, typer.Option("--dev", help="Labelled JSONL for model selection and NIL calibration.")],
+    out: Annotated[Optional[Path], typer.Option(help="Model path without suffix [default: <home>/models/reranker].")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=200, help="Training epochs (best dev epoch is kept).")] = 8,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train the reranker on labelled documents against a KB (with its text index)."""
+    from linker.api import train_model
+
+    _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit,
+                            home=home, kb=kb, progress=progress))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
+    max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+) -> None:
+    """Serve the linker over HTTP: POST /link, GET /entities/{id}, GET /health.
+
+    Models and indexes are loaded once and shared by all requests. POST /link takes a document
+    JSON (images inline as base64 {"id", "data"}) and returns its links; ?html=true returns
+    the HTML view.
+    """
+    from linker.pipeline import Linker
+    from linker.server import serve as run_server
+
+    run_server(Linker.load(home, kb, model), host=host, port=port,
+               allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000))
+
+
 def main() -> None:
     try:
         app()

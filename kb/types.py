@@ -66,3 +66,12 @@ class Link:
     entity: str | None
     score: float
     candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedDocument:
+    """A document with its text and face links, and per-image warnings (unreadable image, ...)."""
+
+    document: Document
+    links: tuple[Link, ...]
+    warnings: tuple[str, ...] = ()

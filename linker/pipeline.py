@@ -17,7 +17,7 @@ import torch
 from kb.errors import ConfigError
 from kb.home import DEFAULT_KB, kb_dir, kb_path
 from kb.store import KnowledgeBase
-from kb.types import Candidate, Document, Link, TextMention
+from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
 from linker.features import FEATURES, content_words, pair_features, years
 from linker.mentions import spot
@@ -104,7 +104,8 @@ class Linker:
     """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
 
     def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
-                 candidates: CandidateConfig = CandidateConfig(), nil_threshold: float | None = None):
+                 candidates: CandidateConfig = CandidateConfig(), nil_threshold: float | None = None,
+                 visual=None, joint: bool = True):
         if reranker.config.n_features != len(FEATURES):
             raise ConfigError(
                 f"reranker expects {reranker.config.n_features} features, this version computes "
@@ -116,6 +117,8 @@ class Linker:
         self.reranker = reranker
         self.generator = CandidateGenerator(kb, index, candidates)
         self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
+        self.visual = visual  # links faces in images; None: text only
+        self.joint = joint  # OT joint disambiguation of text and faces (False: naive pipeline)
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
@@ -145,9 +148,34 @@ class Linker:
         return next(iter(self.link_many([doc], batch_size=1)))
 
     def link_many(self, docs: Iterable[Document], batch_size: int = 64) -> Iterator[list[Link]]:
-        """Links per document, in input order, processing `batch_size` documents at a time."""
-        for ranked in self.rank_many(docs, batch_size):
-            yield [link for link, _ in ranked]
+        """Links (text, then faces) per document, in input order."""
+        for linked in self.process(docs, batch_size):
+            yield list(linked.links)
+
+    def process(self, docs: Iterable[Document], batch_size: int = 64) -> Iterator[LinkedDocument]:
+        """Text links, face links and image warnings per document, in input order.
+
+        Documents are processed `batch_size` at a time; faces are linked per document and,
+        unless `joint` is off, text and faces are disambiguated jointly (`linker.visual`).
+        """
+        batch: list[Document] = []
+
+        def flush():
+            for doc, ranked in zip(batch, self._rank_batch(batch)):
+                text_links = [link for link, _ in ranked]
+                if self.visual is None or not doc.images:
+                    yield LinkedDocument(doc, tuple(text_links))
+                    continue
+                text_links, face_links, warnings = self.visual.link(doc, text_links, joint=self.joint)
+                yield LinkedDocument(doc, tuple(text_links) + tuple(face_links), tuple(warnings))
+
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from flush()
+                batch = []
+        if batch:
+            yield from flush()
 
     def rank_many(
         self, docs: Iterable[Document], batch_size: int = 64

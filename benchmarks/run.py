@@ -1,0 +1,163 @@
+"""Benchmark runner. `python benchmarks/run.py mel --kb KB.jsonl --test TEST.jsonl --out OUT.json`.
+
+`mel` builds (or reuses) a KB and its text index from an entity JSONL, links every test document
+with its gold spans and writes JSON with `hits_at_1`, `recall_at_k` ("1", "5", "10", "30"),
+`micro_f1`, `mentions_per_second`, `latency_ms` (p50, p95), `peak_rss_mb` and the git revision,
+for the full pipeline and, side by side, an exact-name and a dense-only baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WORK, machine, write_json  # noqa: E402
+
+KS = (1, 5, 10, 30)
+
+
+def _kb_name(path: Path) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    return "bench-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
+    """Build the KB and its text index under `home` unless an up-to-date one is there."""
+    from indexer.dense import build_text_index
+    from indexer.text import load_text_encoder
+    from kb.build import build_kb
+    from kb.home import kb_dir, kb_path
+    from kb.store import KnowledgeBase
+
+    name = _kb_name(kb_jsonl)
+    if not kb_path(home, name).is_file():
+        build_kb(kb_path(home, name), entities=kb_jsonl, progress=False)
+    if not (kb_dir(home, name) / "text.json").is_file():
+        build_text_index(KnowledgeBase(kb_path(home, name)), load_text_encoder(text_model),
+                         kb_dir(home, name), batch_size=128, progress=True)
+    return name
+
+
+def scores(gold: list[str], rankings: list[list[str]], predicted: list[str | None]) -> dict:
+    """Hits@1, recall@k over rankings, and micro P/R/F1 of the (possibly NIL) predictions."""
+    n = len(gold)
+    tp = sum(p == g for p, g in zip(predicted, gold))
+    linked = sum(p is not None for p in predicted)
+    precision = tp / linked if linked else 0.0
+    recall = tp / n if n else 0.0
+    return {
+        "mentions": n,
+        "hits_at_1": sum(bool(r) and r[0] == g for r, g in zip(rankings, gold)) / max(n, 1),
+        "recall_at_k": {str(k): sum(g in r[:k] for r, g in zip(rankings, gold)) / max(n, 1) for k in KS},
+        "precision": precision,
+        "recall": recall,
+        "micro_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
+def exact_name_baseline(kb, data) -> dict:
+    """Link a mention to the most probable entity whose full or base name equals it; else NIL."""
+    from kb.aliases import base_name
+    from kb.normalize import mention_key
+
+    gold, rankings = [], []
+    for doc, qids in data:
+        for m, qid in zip(doc.mentions, qids):
+            key = mention_key(m.surface)
+            hits = [c.entity for c in kb.lookup_key(key, 100)
+                    if key in (mention_key(c.name), mention_key(base_name(c.name)))]
+            gold.append(qid)
+            rankings.append(hits)
+    return scores(gold, rankings, [r[0] if r else None for r in rankings])
+
+
+def dense_only_baseline(kb, index, encoder, data) -> dict:
+    """Link a mention to the nearest entity of its context embedding in the text index."""
+    from linker.pipeline import context_text
+
+    pairs = [(doc, m, q) for doc, qids in data for m, q in zip(doc.mentions, qids)]
+    vecs = encoder.encode([context_text(d.text, m) for d, m, _ in pairs], batch_size=128)
+    _, ids = index.search(vecs, max(KS))
+    ents = {}
+    rankings = []
+    for row in ids:
+        need = [int(i) for i in row if i >= 0 and int(i) not in ents]
+        ents.update(zip(need, (e.id for e in kb.by_idx(need))))
+        rankings.append([ents[int(i)] for i in row if i >= 0])
+    gold = [q for _, _, q in pairs]
+    return scores(gold, rankings, [r[0] if r else None for r in rankings])
+
+
+def bench_mel(args) -> dict:
+    from kb.home import kb_path
+    from linker.pipeline import Linker
+    from linker.train import read_labelled
+
+    home = Path(args.home)
+    name = ensure_kb(Path(args.kb), home, args.text_model)
+    linker = Linker.load(home, name, args.model)
+    data = read_labelled(args.test, args.limit)
+    docs = [d for d, _ in data]
+    gold = [q for _, qids in data for q in qids]
+    list(linker.link_many(docs[:8]))  # warm-up (lazy loads) outside the timing
+    t0 = time.perf_counter()
+    ranked = list(linker.rank_many(docs, batch_size=args.batch_size))
+    elapsed = time.perf_counter() - t0
+    rankings = [r for doc in ranked for _, r in doc]
+    predicted = [link.entity for doc in ranked for link, _ in doc]
+    latencies = []
+    for doc in docs[: args.latency_docs]:
+        t = time.perf_counter()
+        linker.link(doc)
+        latencies.append((time.perf_counter() - t) * 1000)
+    full = scores(gold, rankings, predicted)
+    return {
+        **full,
+        "mentions_per_second": len(gold) / elapsed,
+        "latency_ms": {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95))},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "baselines": {
+            "exact_name": exact_name_baseline(linker.kb, data),
+            "dense_only": dense_only_baseline(linker.kb, linker.index, linker.encoder, data),
+        },
+        "config": {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
+                   "kb_name": name, "model": str(args.model or "default"),
+                   "batch_size": args.batch_size, "limit": args.limit,
+                   "kb_entities": len(linker.kb), "text_model": linker.index.manifest.get("model_id")},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    mel = sub.add_parser("mel", help="text linking accuracy, speed and memory on a labelled set")
+    mel.add_argument("--kb", required=True, help="entity JSONL (qid, name, description)")
+    mel.add_argument("--test", required=True, help="labelled JSONL with gold spans")
+    mel.add_argument("--out", required=True, help="JSON file to write")
+    mel.add_argument("--home", default=str(WORK / "home"), help="data home for the built KB")
+    mel.add_argument("--model", default=None, help="reranker path (default: bundled)")
+    mel.add_argument("--text-model", default=None, help="text encoder for a new index")
+    mel.add_argument("--batch-size", type=int, default=64)
+    mel.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    mel.add_argument("--latency-docs", type=int, default=200, help="documents linked one by one for latency")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "mel":
+        result = {"benchmark": "mel", **machine(), **bench_mel(args)}
+        write_json(args.out, result)
+        keys = ("hits_at_1", "micro_f1", "mentions_per_second")
+        print({k: result[k] for k in keys}, {"recall_at_k": result["recall_at_k"]})
+        for name, base in result["baselines"].items():
+            print(name, {k: base[k] for k in ("hits_at_1", "micro_f1")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""File-level entry points used by the CLI: link a file of documents, train a model.
+
+Kept out of `cli.py` so the CLI stays a thin layer of argument parsing.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+from kb.errors import ConfigError, InputError
+from kb.home import kb_dir, kb_path, resolve_home
+from linker.document import document_record, read_documents
+
+FORMATS = ("json", "jsonl")
+
+
+def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
+              home=None, kb: str = "default", model=None, batch_size: int = 64) -> int:
+    """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None).
+
+    Returns the number of documents linked. JSONL output is streamed batch by batch.
+    """
+    from linker.pipeline import Linker
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    docs = read_documents(input)
+    first = next(docs, None)  # validate the input before loading models
+    if first is None:
+        raise InputError(f"input file {input} holds no documents")
+    linker = Linker.load(home, kb, model)
+    stream = itertools.chain([first], docs)
+    records, count = [], 0
+    with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as fh:
+        while chunk := list(itertools.islice(stream, batch_size)):
+            for linked in linker.process(chunk, batch_size):
+                rec = document_record(linked.document, linked.links, linked.warnings)
+                if fmt == "jsonl":
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                else:
+                    records.append(rec)
+            fh.flush()
+            count += len(chunk)
+        if fmt == "json":
+            json.dump(records[0] if len(records) == 1 else records, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+    return count
+
+
+def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, home=None,
+                kb: str = "default", progress: bool = True) -> dict:
+    """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`."""
+    from indexer.dense import load_text_index
+    from indexer.text import load_text_encoder
+    from kb.store import KnowledgeBase
+    from linker.train import train_reranker
+
+    store = KnowledgeBase(kb_path(home, kb))
+    index = load_text_index(store, kb_dir(home, kb))
+    encoder = load_text_encoder(index.manifest["model_id"])
+    out = Path(out) if out else resolve_home(home) / "models" / "reranker"
+    return train_reranker(store, index, encoder, train_file, dev_file, out,
+                          epochs=epochs, limit=limit, progress=progress)
