@@ -199,6 +199,15 @@ def serve(
                allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000))
 
 
+@app.command("demo")
+def demo(home: HomeOpt = None, progress: ProgressOpt = True) -> None:
+    """Build the embedded demo KB (40 entities + one face) and link a demo document with an image."""
+    from linker.demo import DEMO_TEXT, run_demo
+
+    typer.echo(f"document: {DEMO_TEXT}", err=True)
+    _print_json(run_demo(home, progress=progress))
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,63 @@
+"""`mmel demo`: build the embedded demo KB (40 entities written for the project) with its text and
+face indexes under the data home, then link a demo document with an image.
+
+The face index holds one photo: NASA's portrait of astronaut Eileen Collins that ships with
+scikit-image (`skimage.data.astronaut()`); the document's image is a mirrored crop of it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from kb.home import kb_dir, kb_path
+
+DEMO_KB = Path(__file__).resolve().parents[1] / "kb" / "data" / "demo_kb.jsonl"
+DEMO_NAME = "demo"
+DEMO_TEXT = (
+    "Collins commanded Columbia in 1999, four years after she piloted Discovery to the Mir "
+    "space station. Mission control in Houston followed both flights."
+)
+
+
+def _images(folder: Path) -> tuple[Path, Path]:
+    """The KB's face photo and the document's photo (mirrored crop), written once."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    gallery, probe = folder / "eileen_collins.png", folder / "document.png"
+    if not gallery.is_file() or not probe.is_file():
+        img = data.astronaut()
+        Image.fromarray(img).save(gallery)
+        Image.fromarray(np.ascontiguousarray(img[20:480, 30:500][:, ::-1])).save(probe)
+    return gallery, probe
+
+
+def run_demo(home: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Build the demo KB if needed and link the demo document; returns the output record."""
+    from indexer.dense import build_text_index
+    from indexer.faces import build_face_index, load_face_encoder
+    from indexer.text import load_text_encoder
+    from kb.build import build_kb
+    from kb.store import KnowledgeBase
+    from kb.types import Document, ImageRef
+    from linker.document import document_record
+    from linker.pipeline import Linker
+
+    folder = kb_dir(home, DEMO_NAME)
+    gallery, probe = _images(folder / "images")
+    if not kb_path(home, DEMO_NAME).is_file():
+        build_kb(kb_path(home, DEMO_NAME), entities=DEMO_KB, progress=progress)
+    kb = KnowledgeBase(kb_path(home, DEMO_NAME))
+    if not (folder / "text.json").is_file():
+        build_text_index(kb, load_text_encoder(None), folder, progress=progress)
+    if not (folder / "faces.json").is_file():
+        manifest = folder / "images" / "faces.jsonl"
+        manifest.write_text(json.dumps({"entity": "Eileen Collins", "image": gallery.name}) + "\n")
+        build_face_index(kb, load_face_encoder(), manifest, folder, progress=progress)
+    linker = Linker.load(home, DEMO_NAME)
+    doc = Document(id="demo", text=DEMO_TEXT, images=(ImageRef("photo", str(probe)),))
+    linked = next(linker.process([doc]))
+    return document_record(linked.document, linked.links, linked.warnings)

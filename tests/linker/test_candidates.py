@@ -1,0 +1,78 @@
+import numpy as np
+
+from kb.types import Document, TextMention
+from linker.candidates import CandidateConfig, CandidateGenerator, _is_part
+from linker.mentions import spot
+
+
+def _mention(text, surface):
+    start = text.index(surface)
+    return TextMention(start, start + len(surface), surface)
+
+
+def _gen(linker, **cfg):
+    return CandidateGenerator(linker.kb, linker.index, CandidateConfig(**cfg))
+
+
+def _ids(linker, mc):
+    return [e.id for e in linker.kb.by_idx(mc.idxs)]
+
+
+def test_is_part():
+    assert _is_part("powers", "stefanie powers")
+    assert not _is_part("stefanie powers", "stefanie powers")
+    assert not _is_part("owers", "stefanie powers")
+
+
+def test_prior_candidates_and_reduction(tiny_linker):
+    text = "Paris is lovely in spring."
+    m = _mention(text, "Paris")
+    ctx = tiny_linker.encoder.encode([text])
+    [[mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([[m]], ctx)
+    assert len(mc.idxs) == 1 and len(mc.ranked_pool) == 2  # 30-pool holds both Parises, 1 kept
+    assert set(_ids(tiny_linker, mc)) <= {"Q90", "Q167646"}
+    [[full]] = _gen(tiny_linker, keep_prior=None, dense_k=0).generate([[m]], ctx)
+    assert set(_ids(tiny_linker, full)) == {"Q90", "Q167646"}
+    assert all("prior" in s for s in full.sources)
+
+
+def test_coreference_finds_full_name(tiny_linker):
+    text = "Michelle Obama spoke. Later Obama left."
+    m1 = _mention(text, "Michelle Obama")
+    m2 = TextMention(text.rindex("Obama"), text.rindex("Obama") + 5, "Obama")
+    ctx = tiny_linker.encoder.encode([text, text])
+    [[_, mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([[m1, m2]], ctx)
+    ids = _ids(tiny_linker, mc)
+    assert "Q13133" in ids
+    assert "coref" in mc.sources[ids.index("Q13133")]
+
+
+def test_fuzzy_and_dense_for_unknown_surface(tiny_linker):
+    text = "Angela Merkle visited."  # misspelt
+    m = _mention(text, "Angela Merkle")
+    ctx = tiny_linker.encoder.encode([text])
+    [[mc]] = _gen(tiny_linker, dense_k=2).generate([[m]], ctx)
+    ids = _ids(tiny_linker, mc)
+    assert "Q567" in ids
+    assert "fuzzy" in mc.sources[ids.index("Q567")]
+    assert any("dense" in s for s in mc.sources)
+
+
+def test_spotter_finds_longest_known_names(tiny_linker):
+    text = "Barack Obama met Angela Merkel in Berlin, not in Paris."
+    found = [m.surface for m in spot(text, tiny_linker.kb)]
+    assert found == ["Barack Obama", "Angela Merkel", "Berlin", "Paris"]
+    assert all(text[m.start:m.end] == m.surface for m in spot(text, tiny_linker.kb))
+
+
+def test_linker_links_given_and_detected_mentions(tiny_linker):
+    doc = Document(id="d", text="Merkel in Berlin.", mentions=(TextMention(0, 6, "Merkel"),))
+    [link] = tiny_linker.link(doc)
+    assert link.mention == doc.mentions[0]
+    assert "Q567" in [c.entity for c in link.candidates]  # the reranker here is untrained
+    assert link.entity in (link.candidates[0].entity, None)
+    assert [c.score for c in link.candidates] == sorted((c.score for c in link.candidates), reverse=True)
+    links = tiny_linker.link(Document(id="e", text="Merkel in Berlin."))
+    assert [l.mention.surface for l in links] == ["Merkel", "Berlin"]
+    empty = tiny_linker.link(Document(id="f", text="nothing to see here"))
+    assert empty == []
