@@ -118,6 +118,7 @@ def kb_index(
 def kb_add_faces(
     source: Annotated[Path, typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.")],
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new face index instead of extending it.")] = False,
+    face_model: Annotated[Optional[Path], typer.Option(help="Embed with a face transformer trained by `mmel train-faces` (a folder) instead of dlib.")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -127,12 +128,13 @@ def kb_add_faces(
     Images with no face, several faces, unreadable files and unknown entities are skipped and
     counted in the report.
     """
-    from indexer.faces import build_face_index, load_face_encoder
+    from indexer.faces import build_face_index
     from kb.store import KnowledgeBase
+    from linker.visual import load_face_encoder
 
     store = KnowledgeBase(kb_path(home, kb))
     _print_json(build_face_index(
-        store, load_face_encoder(), source, kb_path(home, kb).parent, progress=progress, rebuild=rebuild,
+        store, load_face_encoder(face_model), source, kb_path(home, kb).parent, progress=progress, rebuild=rebuild,
     ))
 
 
@@ -143,6 +145,8 @@ def link(
     out: Annotated[Optional[Path], typer.Option(help="Write output here instead of stdout.")] = None,
     model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
+    joint: Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")] = True,
+    face_model: Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -150,12 +154,14 @@ def link(
 
     Input per document: {"id", "text", "images": [{"id", "path"}]?, "mentions": [{"start", "end"}]?}.
     Output per document: each mention with start, end, surface, entity (null = not in the KB),
-    score and top candidates.
+    score and top candidates; when the KB has a face index, "faces" with image, box, entity,
+    score and candidates, and "warnings" for unreadable images.
     """
     from linker.api import link_file
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
-    link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size)
+    link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size,
+              joint=joint, face_model=face_model)
 
 
 @app.command("train")
@@ -174,6 +180,29 @@ def train(
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit,
                             home=home, kb=kb, progress=progress))
+
+
+@app.command("train-faces")
+def train_faces(
+    gallery: Annotated[Path, typer.Option("--gallery", help="Folder <person>/<images> (2+ people with 2+ photos each).")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: <home>/models/face-transformer].")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=1000, help="Training epochs.")] = 30,
+    tiny: Annotated[bool, typer.Option("--tiny", hidden=True, help="Tiny model (tests).")] = False,
+    home: HomeOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train the paper's face transformer (64 patches, 6 layers, triplet loss) on a face gallery.
+
+    Faces are found and cropped with dlib; the same-person distance is calibrated on the
+    gallery. Use it with `mmel kb add-faces --face-model DIR`; linking then uses it too.
+    """
+    from kb.home import resolve_home
+    from linker.face_model import FaceTransformerConfig
+    from linker.visual import train_faces as train
+
+    config = FaceTransformerConfig(image_size=32, layers=1, dim=32, heads=2) if tiny else None
+    out = out or resolve_home(home) / "models" / "face-transformer"
+    _print_json(train(gallery, out, epochs=epochs, config=config, progress=progress))
 
 
 @app.command("serve")

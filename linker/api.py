@@ -19,10 +19,13 @@ FORMATS = ("json", "jsonl")
 
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
-              home=None, kb: str = "default", model=None, batch_size: int = 64) -> int:
+              home=None, kb: str = "default", model=None, batch_size: int = 64, joint: bool = True,
+              face_model=None) -> int:
     """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None).
 
-    Returns the number of documents linked. JSONL output is streamed batch by batch.
+    Faces are linked when the KB has a face index; `joint=False` decides text and faces
+    separately (no OT joint step). Returns the number of documents linked. JSONL output is
+    streamed batch by batch.
     """
     from linker.pipeline import Linker
 
@@ -32,7 +35,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     first = next(docs, None)  # validate the input before loading models
     if first is None:
         raise InputError(f"input file {input} holds no documents")
-    linker = Linker.load(home, kb, model)
+    linker = Linker.load(home, kb, model, face_model=face_model, joint=joint)
     stream = itertools.chain([first], docs)
     records, count = [], 0
     with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as fh:

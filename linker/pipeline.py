@@ -122,11 +122,14 @@ class Linker:
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
-             model: str | os.PathLike | None = None, **kwargs) -> Linker:
+             model: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,
+             **kwargs) -> Linker:
         """Open KB `kb` under the data home with its text index and a trained reranker.
 
         `model`: reranker path (without suffix); default `<home>/models/reranker` when trained
-        there, else the model shipped with the package.
+        there, else the model shipped with the package. When the KB has a face index, faces
+        are linked too (`linker.visual`), with the encoder that built it (`face_model`: a
+        trained face transformer folder, default `<home>/models/face-transformer`).
         """
         from indexer.dense import load_text_index
         from indexer.text import load_text_encoder
@@ -138,7 +141,13 @@ class Linker:
         reranker = Reranker.load(model)
         index = load_text_index(store, kb_dir(home, kb))
         encoder = load_text_encoder(index.manifest["model_id"])
-        return cls(store, index, encoder, reranker, **kwargs)
+        linker = cls(store, index, encoder, reranker, **kwargs)
+        if linker.visual is None and (kb_dir(home, kb) / "faces.faiss").is_file():
+            from linker.visual import VisualLinker
+
+            linker.visual = VisualLinker.load(store, kb_dir(home, kb), face_model=face_model, home=home,
+                                              nil_threshold=linker.nil_threshold)
+        return linker
 
     def mentions_of(self, doc: Document) -> tuple[TextMention, ...]:
         return doc.mentions if doc.mentions is not None else tuple(spot(doc.text, self.kb))
