@@ -1,0 +1,254 @@
+"""The HTTP API: a FastAPI app around one shared, read-only `Linker`.
+
+Endpoints:
+
+- ``POST /link`` — a document JSON (as for `mmel link`) → its output record; ``?html=true``
+  returns the HTML view (`linker.html`) instead.
+- ``GET /entities/{id}`` — one KB entity, or 404.
+- ``GET /health`` — status, KB counts and the models in use.
+
+Untrusted input is bounded: the body size (413), the pixels of each image (413) and the number
+of given mentions (422). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
+images are refused (403) unless the app was created with ``allow_local_images=True``, since a
+path lets a client make the server read its files. Errors are ``{"error": "<one line>"}`` with a
+4xx status; nothing a client sends should cause a 5xx.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from kb.errors import InputError, LinkerError
+from kb.types import Document
+from linker.document import document_record, parse_document
+from linker.html import render_html
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2_000_000
+MAX_IMAGE_PIXELS = 50e6
+MAX_MENTIONS = 1_000
+_IMAGE_TYPES = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp"}
+
+
+class HTTPProblem(Exception):
+    """A client error to answer with `status` and a one-line `message`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) more than `limit` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise HTTPProblem(400, f"invalid Content-Length {declared[:40]!r}") from None
+        if size > limit:
+            raise HTTPProblem(413, f"request body of {size} bytes is larger than the limit of {limit} bytes")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise HTTPProblem(413, f"request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes):
+    """Decode a UTF-8 JSON body; 400 with the reason otherwise."""
+    if not body.strip():
+        raise HTTPProblem(400, "empty request body: send a document JSON object")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HTTPProblem(400, f"request body is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise HTTPProblem(400, f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise HTTPProblem(400, f"request body is not acceptable JSON ({str(exc)[:100]})") from None
+
+
+def _check_unicode(obj, where: str = "document") -> None:
+    """Refuse strings with unpaired surrogates (valid JSON escapes, but not encodable text)."""
+    stack = [(obj, where)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise HTTPProblem(422, f"{at}: string has an unpaired surrogate at position {exc.start}") from None
+        elif isinstance(value, dict):
+            stack.extend((v, f"{at}[{str(k)[:40]!r}]") for k, v in value.items())
+            stack.extend((k, f"{at} key {i}") for i, k in enumerate(value))
+        elif isinstance(value, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(value))
+
+
+def save_images(obj: dict, folder: Path, allow_local: bool, max_pixels: float) -> dict:
+    """Replace inline base64 images `{"id", "data"}` by files in `folder` (validated with Pillow).
+
+    Returns a copy of `obj` whose images all have a `path`. Local `path` images are refused
+    unless `allow_local`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    images = obj.get("images")
+    if not images:
+        return obj
+    if not isinstance(images, list):
+        raise HTTPProblem(422, "document: 'images' must be a list of {id, data}")
+    out = []
+    for i, im in enumerate(images):
+        if not isinstance(im, dict):
+            raise HTTPProblem(422, f"document: images[{i}] must be an object with 'id' and base64 'data'")
+        image_id = str(im.get("id", i))
+        data = im.get("data")
+        if data is None:
+            if "path" in im and not allow_local:
+                raise HTTPProblem(
+                    403, f"document: images[{i}] names a local path; this server refuses local images "
+                    "(send base64 'data', or start it with --allow-local-images)"
+                )
+            out.append(im)
+            continue
+        if not isinstance(data, str):
+            raise HTTPProblem(422, f"document: images[{i}].data must be a base64 string, got {type(data).__name__}")
+        if data.startswith("data:"):
+            data = data.partition(",")[2]
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPProblem(422, f"document: images[{i}].data is not valid base64") from None
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                width, height = img.size
+                fmt = img.format
+                if width * height > max_pixels:
+                    raise HTTPProblem(
+                        413, f"document: images[{i}] has {width}x{height} pixels, more than the limit of {int(max_pixels)}"
+                    )
+                img.verify()
+        except HTTPProblem:
+            raise
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise HTTPProblem(422, f"document: images[{i}].data is not a readable image ({str(exc)[:80]})") from None
+        if fmt not in _IMAGE_TYPES:
+            raise HTTPProblem(422, f"document: images[{i}] is {fmt}; accepted: {', '.join(_IMAGE_TYPES)}")
+        path = folder / f"{i}{_IMAGE_TYPES[fmt]}"
+        path.write_bytes(raw)
+        out.append({"id": image_id, "path": str(path)})
+    return {**obj, "images": out}
+
+
+def link_one(linker, obj, *, allow_local_images: bool, max_image_pixels: float,
+             max_mentions: int, html: bool) -> dict | str:
+    """Validate and link one document JSON value; the record, or the HTML view if `html`."""
+    if not isinstance(obj, dict):
+        raise HTTPProblem(422, f"document: expected a JSON object, got {type(obj).__name__}")
+    _check_unicode(obj)
+    mentions = obj.get("mentions")
+    if isinstance(mentions, list) and len(mentions) > max_mentions:
+        raise HTTPProblem(422, f"document: {len(mentions)} mentions given, the limit is {max_mentions}")
+    with tempfile.TemporaryDirectory(prefix="mmel-serve-") as tmp:
+        obj = save_images(obj, Path(tmp), allow_local_images, max_image_pixels)
+        try:
+            doc: Document = parse_document(obj, "document")
+        except InputError as exc:
+            raise HTTPProblem(422, str(exc)) from None
+        linked = next(iter(linker.process([doc], batch_size=1)))  # faces read the image files
+        record = document_record(doc, list(linked.links), list(linked.warnings))
+        return render_html(doc, record) if html else record
+
+
+def health(linker) -> dict:
+    """Status, KB counts and model ids of a `Linker`."""
+    meta = linker.kb.meta
+    manifest = getattr(linker.index, "manifest", {}) or {}
+    cfg = linker.reranker.config
+    return {
+        "status": "ok",
+        "kb": {
+            "path": str(linker.kb.path),
+            "entities": len(linker.kb),
+            **{k: meta[k] for k in ("mentions", "priors", "redirects", "checksum", "built_at") if k in meta},
+        },
+        "models": {
+            "text_encoder": getattr(linker.encoder, "model_id", type(linker.encoder).__name__),
+            "text_index": {k: manifest.get(k) for k in ("kind", "count", "dim", "model_id")},
+            "reranker": {"features": cfg.n_features, "dim": cfg.dim, "text_model": cfg.text_model or None},
+            "faces": getattr(linker, "visual", None) is not None,
+        },
+    }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    """`{"error": message}` on one line."""
+    return JSONResponse({"error": message.replace("\r", "\\r").replace("\n", "\\n")}, status_code=status)
+
+
+def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: float = MAX_IMAGE_PIXELS,
+               allow_local_images: bool = False, max_mentions: int = MAX_MENTIONS) -> FastAPI:
+    """The app serving `linker` (loaded once, shared by all requests; it is read-only)."""
+    app = FastAPI(
+        title="mmel", summary="Multimodal entity linking: text mentions and faces to a KB.",
+    )
+    app.state.linker = linker
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(LinkerError)
+    async def _linker_error(request: Request, exc: LinkerError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.post("/link", response_model=None)
+    async def link(request: Request, html: bool = False) -> JSONResponse | HTMLResponse:
+        """Link one document `{"id", "text", "mentions"?, "images": [{"id", "data"}]?}`."""
+        body = await read_body(request, max_body_bytes)
+        obj = parse_json(body)
+        out = await run_in_threadpool(
+            link_one, linker, obj, allow_local_images=allow_local_images,
+            max_image_pixels=max_image_pixels, max_mentions=max_mentions, html=html,
+        )
+        return HTMLResponse(out) if html else JSONResponse(out)
+
+    @app.get("/entities/{entity_id:path}")
+    def entity(entity_id: str) -> JSONResponse:
+        """One KB entity by id (QID or title)."""
+        try:
+            ent = linker.kb.get(entity_id)
+        except (UnicodeEncodeError, ValueError):  # unpaired surrogates, NUL bytes
+            ent = None
+        if ent is None:
+            raise HTTPProblem(404, f"no entity {entity_id[:200]!r} in this KB")
+        return JSONResponse({"id": ent.id, "name": ent.name, "description": ent.description})
+
+    @app.get("/health")
+    def _health() -> dict:
+        """Status, KB counts and models."""
+        return health(linker)
+
+    return app
+
+
+def serve(linker, host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
+    """Run the app with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(linker, **kwargs), host=host, port=port, log_level="info")
