@@ -61,7 +61,12 @@ def featurize(
     flat = [(d, m) for d, ms in zip(docs, mentions) for m in ms]
     ctx_texts = [context_text(d.text, m) for d, m in flat]
     dim = generator.index.dim
-    ctx = encoder.encode(ctx_texts) if flat else np.zeros((0, dim), np.float32)
+    unique = list(dict.fromkeys(ctx_texts))  # short documents share one context for all mentions
+    if unique:
+        row_of = {t: r for r, t in enumerate(unique)}
+        ctx = encoder.encode(unique)[[row_of[t] for t in ctx_texts]]
+    else:
+        ctx = np.zeros((0, dim), np.float32)
     cands = generator.generate(mentions, ctx)
     all_idx = sorted({i for doc in cands for mc in doc for i in mc.idxs})
     ents = dict(zip(all_idx, kb.by_idx(all_idx)))
