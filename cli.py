@@ -212,6 +212,7 @@ def serve(
     model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
     allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
+    threads: Annotated[int, typer.Option(min=0, max=256, help="torch/FAISS threads per request; requests run in parallel (0: library default, all cores each).")] = 1,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -224,7 +225,7 @@ def serve(
     from linker.pipeline import Linker
     from linker.server import serve as run_server
 
-    run_server(Linker.load(home, kb, model), host=host, port=port,
+    run_server(Linker.load(home, kb, model), host=host, port=port, threads=threads or None,
                allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000))
 
 

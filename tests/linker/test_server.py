@@ -183,7 +183,7 @@ def test_fuzz_never_5xx(fuzz_client, body, html):
 
 
 @pytest.mark.slow
-@settings(max_examples=20_000, database=None, **_FUZZ)
+@settings(max_examples=5_000, database=None, **_FUZZ)
 @given(body=_body, html=st.booleans())
 def test_fuzz_never_5xx_long(fuzz_client, body, html):
     _check_4xx(fuzz_client, body, html)
@@ -205,3 +205,11 @@ def test_serve_cli_help_and_bad_kb(tmp_path):
     assert r.exit_code == 0 and "--allow-local-images" in r.output and "/link" in r.output
     r = runner.invoke(app, ["serve", "--home", str(tmp_path), "--kb", "nope"])
     assert r.exit_code != 0 and "no knowledge base" in str(r.exception)
+
+
+def test_set_threads_validates():
+    from kb.errors import ConfigError
+    from linker.server import set_threads
+
+    with pytest.raises(ConfigError, match="got 0"):
+        set_threads(0)
