@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 import re
 from collections.abc import Iterable
 from html import escape
+from pathlib import Path
 
 from kb.types import Document
 
@@ -181,12 +183,19 @@ def document_section(doc: Document, record: dict) -> str:
     return "".join(parts)
 
 
-def _page(title: str, body: str) -> str:
+def _head(title: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{escape(title)}</title>"
-        f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+        f"<style>{CSS}</style></head><body>"
     )
+
+
+_TAIL = "</body></html>\n"
+
+
+def _page(title: str, body: str) -> str:
+    return _head(title) + body + _TAIL
 
 
 def render_html(doc: Document, record: dict) -> str:
@@ -195,5 +204,40 @@ def render_html(doc: Document, record: dict) -> str:
 
 
 def render_html_many(pairs: Iterable[tuple[Document, dict]]) -> str:
-    """One HTML page for many `(document, record)` pairs, e.g. for `mmel link --html`."""
+    """One HTML page for many `(document, record)` pairs."""
     return _page("mmel", "".join(document_section(d, r) for d, r in pairs))
+
+
+class HtmlView:
+    """An HTML page written document by document (for `mmel link --html`), so memory stays flat.
+
+    Written to `<path>.tmp` and renamed on a clean exit::
+
+        with HtmlView(path) as view:
+            view.add(doc, record)
+    """
+
+    def __init__(self, path: str | os.PathLike, title: str = "mmel"):
+        self.path = Path(path)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._title = title
+        self._fh = None
+        self.count = 0
+
+    def __enter__(self) -> HtmlView:
+        self._fh = self._tmp.open("w", encoding="utf-8")
+        self._fh.write(_head(self._title))
+        return self
+
+    def add(self, doc: Document, record: dict) -> None:
+        self._fh.write(document_section(doc, record))
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._fh.write(_TAIL)
+        self._fh.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

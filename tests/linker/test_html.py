@@ -140,3 +140,62 @@ def test_chromium_screenshot_not_blank(tmp_path):
     px = np.asarray(shot).astype(int)
     reds = ((px[..., 0] > 200) & (px[..., 1] < 80) & (px[..., 2] < 60)).sum()
     assert reds > 200
+
+
+def test_html_view_streams_documents_and_is_atomic(tmp_path):
+    from linker.html import HtmlView
+
+    out = tmp_path / "view.html"
+    with HtmlView(out) as view:
+        for i in range(3):
+            view.add(Document(id=str(i), text=f"doc <{i}>"), {"id": str(i), "mentions": []})
+    page = out.read_text(encoding="utf-8")
+    assert view.count == 3 and page.endswith("</html>\n") and "doc &lt;2&gt;" in page
+    assert sum(1 for t, a in _parse(page).tags if t == "section") == 3
+    with pytest.raises(RuntimeError):
+        with HtmlView(tmp_path / "broken.html") as view:
+            view.add(Document(id="x", text="x"), {"id": "x"})
+            raise RuntimeError("killed")
+    assert list(tmp_path.glob("broken*")) == []
+
+
+def _link_has_html() -> bool:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return "--html" in CliRunner().invoke(app, ["link", "--help"], env={"COLUMNS": "200"}).output
+
+
+@pytest.mark.skipif(not _link_has_html(), reason="`mmel link --html` is not wired yet")
+def test_link_cli_writes_html_view(tiny_kb_path, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from cli import app
+    from indexer.dense import build_text_index
+    from indexer.text import HashingTextEncoder
+    from kb.store import KnowledgeBase
+    from linker.features import FEATURES
+    from linker.reranker import Reranker, RerankerConfig
+
+    home = tmp_path / "home"
+    kb_folder = home / "kbs" / "default"
+    kb_folder.mkdir(parents=True)
+    shutil.copy(tiny_kb_path, kb_folder / "kb.sqlite")
+    build_text_index(KnowledgeBase(kb_folder / "kb.sqlite"), HashingTextEncoder(64), kb_folder, kind="flat", progress=False)
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64)).save(tmp_path / "rr")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in [
+        {"id": "a", "text": "Obama <b>met</b> Merkel.", "mentions": [{"start": 0, "end": 5}]},
+        {"id": "b", "text": "Paris and Berlin."}]), encoding="utf-8")
+    out, view = tmp_path / "out.jsonl", tmp_path / "view.html"
+    r = CliRunner().invoke(app, ["link", str(docs), "--home", str(home), "--model", str(tmp_path / "rr"),
+                                 "--out", str(out), "--html", str(view)])
+    assert r.exit_code == 0, r.output
+    page = view.read_text(encoding="utf-8")
+    assert len(out.read_text().splitlines()) == 2
+    assert sum(1 for t, a in _parse(page).tags if t == "section") == 2
+    assert "&lt;b&gt;met" in page and page.count('<mark class="m ') >= 3
