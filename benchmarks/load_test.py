@@ -69,6 +69,7 @@ def machine() -> dict:
         "fastapi": fastapi.__version__,
         "uvicorn": uvicorn.__version__,
         "httpx": httpx.__version__,
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the machine
     }
 
 
@@ -208,8 +209,10 @@ def markdown(result: dict) -> str:
     lines = [
         f"# Load test ({result['server']['kind']}, {result['server']['entities']} entities)",
         "",
+        *([result["server"]["note"], ""] if result["server"].get("note") else []),
         f"git {result['machine']['git_revision'][:10]}, {result['machine']['cpu_count']} CPUs, "
-        f"{result['machine']['platform']}, server RSS {result['server']['rss_mb']} MB, "
+        f"{result['machine']['platform']}, load average at start {result['machine']['load_average_1m_at_start']}, "
+        f"server RSS {result['server']['rss_mb']} MB, "
         f"threads per request: {result['server']['threads_per_request']}",
         "",
         "| scenario | requests | concurrency | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server CPU ms/req |",
@@ -239,6 +242,7 @@ def main() -> None:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"Comma-separated: {', '.join(SCENARIOS)}.")
     ap.add_argument("--startup-timeout", type=float, default=300)
     ap.add_argument("--out", type=Path, default=RESULTS / "load_test.json")
+    ap.add_argument("--note", default="", help="Free text stored with the results (e.g. what the model is).")
     ap.add_argument("--serve-standin", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -250,6 +254,7 @@ def main() -> None:
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}: choose from {', '.join(SCENARIOS)}")
     docs = load_docs(args.docs)
+    info = machine()
     with tempfile.TemporaryDirectory(prefix="mmel-load-") as tmp:
         port = free_port()
         proc = start_server(args, port, Path(tmp))
@@ -276,9 +281,11 @@ def main() -> None:
     result = {
         "benchmark": "load_test",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
+        "machine": info,
         "server": {
             "kind": f"mmel serve --kb {args.kb}" if args.home else "stand-in (hashing encoder, untrained reranker)",
+            "model": str(args.model) if args.model else None,
+            "note": args.note,
             "entities": health["kb"]["entities"],
             "models": health["models"],
             "rss_mb": round(rss / 2**20, 1),
