@@ -8,7 +8,7 @@ Endpoints:
 - ``GET /health`` — status, KB counts and the models in use.
 
 Untrusted input is bounded: the body size (413), the pixels of each image (413) and the number
-of given mentions (422). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
+of given or detected mentions (422). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
 images are refused (403) unless the app was created with ``allow_local_images=True``, since a
 path lets a client make the server read its files. Errors are ``{"error": "<one line>"}`` with a
 4xx status; nothing a client sends should cause a 5xx.
@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -170,6 +171,13 @@ def link_one(linker, obj, *, allow_local_images: bool, max_image_pixels: float,
             doc: Document = parse_document(obj, "document")
         except InputError as exc:
             raise HTTPProblem(422, str(exc)) from None
+        if doc.mentions is None:  # detect here, to bound the work a long text can cause
+            doc = replace(doc, mentions=linker.mentions_of(doc))
+            if len(doc.mentions) > max_mentions:
+                raise HTTPProblem(
+                    422, f"document: {len(doc.mentions)} mentions detected, the limit is {max_mentions}; "
+                    "send shorter texts or the spans to link"
+                )
         linked = next(iter(linker.process([doc], batch_size=1)))  # faces read the image files
         record = document_record(doc, list(linked.links), list(linked.warnings))
         return render_html(doc, record) if html else record
@@ -215,7 +223,8 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
 
     @app.exception_handler(LinkerError)
     async def _linker_error(request: Request, exc: LinkerError) -> JSONResponse:
-        return _error(422, str(exc))
+        # bad input is caught as HTTPProblem before linking; anything else is the server's fault
+        return _error(422 if isinstance(exc, InputError) else 500, str(exc))
 
     @app.post("/link", response_model=None)
     async def link(request: Request, html: bool = False) -> JSONResponse | HTMLResponse:
