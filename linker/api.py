@@ -54,17 +54,26 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     return count
 
 
+CONTEXT_ENCODERS = ("static", "transformer")
+
+
 def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, home=None,
-                kb: str = "default", progress: bool = True) -> dict:
-    """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`."""
+                kb: str = "default", context: str = "static", progress: bool = True) -> dict:
+    """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`.
+
+    `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
+    """
     from indexer.dense import load_text_index
-    from indexer.text import load_text_encoder
+    from indexer.static import STATIC_PREFIX, load_context_encoder
     from kb.store import KnowledgeBase
     from linker.train import train_reranker
 
+    if context not in CONTEXT_ENCODERS:
+        raise ConfigError(f"unknown context encoder {context!r}: choose one of {', '.join(CONTEXT_ENCODERS)}")
     store = KnowledgeBase(kb_path(home, kb))
     index = load_text_index(store, kb_dir(home, kb))
-    encoder = load_text_encoder(index.manifest["model_id"])
+    model_id = (STATIC_PREFIX if context == "static" else "") + index.manifest["model_id"]
+    encoder = load_context_encoder(model_id, store, kb_dir(home, kb), progress=progress)
     out = Path(out) if out else resolve_home(home) / "models" / "reranker"
     return train_reranker(store, index, encoder, train_file, dev_file, out,
                           epochs=epochs, limit=limit, progress=progress)

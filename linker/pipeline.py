@@ -105,6 +105,15 @@ def featurize(
     return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands, ents)
 
 
+def context_model_id(trained_with: str, index) -> str:
+    """The context encoder to use with `index`: the kind the reranker was trained with
+    (static or transformer) over the index's own transformer."""
+    from indexer.static import STATIC_PREFIX
+
+    base = index.manifest["model_id"]
+    return STATIC_PREFIX + base if trained_with.startswith(STATIC_PREFIX) else base
+
+
 class Linker:
     """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
 
@@ -137,7 +146,7 @@ class Linker:
         trained face transformer folder, default `<home>/models/face-transformer`).
         """
         from indexer.dense import load_text_index
-        from indexer.text import load_text_encoder
+        from indexer.static import load_context_encoder
 
         store = KnowledgeBase(kb_path(home, kb))
         if model is None:
@@ -145,7 +154,7 @@ class Linker:
             model = trained if trained.with_suffix(".json").is_file() else DEFAULT_MODEL
         reranker = Reranker.load(model)
         index = load_text_index(store, kb_dir(home, kb))
-        encoder = load_text_encoder(index.manifest["model_id"])
+        encoder = load_context_encoder(context_model_id(reranker.config.text_model, index), store, kb_dir(home, kb))
         linker = cls(store, index, encoder, reranker, **kwargs)
         if linker.visual is None and (kb_dir(home, kb) / "faces.faiss").is_file():
             from linker.visual import VisualLinker

@@ -76,8 +76,8 @@ class Reranker(nn.Module):
             q = scores.softmax(-1) * cand_mask
             ebar = torch.einsum("bjc,bjcd->bjd", q, cands)
             # g_i(e) = Σ_j Σ_k α_ijk e^T diag(r_k) ē_j
-            rel_e = torch.einsum("bicd,kd->bickd", cands, self.relation)
-            g = torch.einsum("bickd,bjd,bijk->bic", rel_e, ebar, alpha) / others
+            rel_ebar = ebar.unsqueeze(2) * self.relation  # (B,M,K,D): diag(r_k) ē_j
+            g = torch.einsum("bicd,bjkd,bijk->bic", cands, rel_ebar, alpha) / others
             scores = (local + self.coherence * g).masked_fill(~cand_mask, neg)
         return scores
 
