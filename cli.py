@@ -147,6 +147,7 @@ def link(
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
     joint: Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")] = True,
     face_model: Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -161,7 +162,7 @@ def link(
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
     link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size,
-              joint=joint, face_model=face_model)
+              joint=joint, face_model=face_model, html=html)
 
 
 @app.command("train")

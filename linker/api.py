@@ -20,13 +20,15 @@ FORMATS = ("json", "jsonl")
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
               home=None, kb: str = "default", model=None, batch_size: int = 64, joint: bool = True,
-              face_model=None) -> int:
-    """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None).
+              face_model=None, html: str | os.PathLike | None = None) -> int:
+    """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None) and,
+    if `html` is given, a self-contained HTML view of all documents to that file.
 
     Faces are linked when the KB has a face index; `joint=False` decides text and faces
     separately (no OT joint step). Returns the number of documents linked. JSONL output is
     streamed batch by batch.
     """
+    from linker.html import HtmlView
     from linker.pipeline import Linker
 
     if fmt not in FORMATS:
@@ -38,10 +40,13 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     linker = Linker.load(home, kb, model, face_model=face_model, joint=joint)
     stream = itertools.chain([first], docs)
     records, count = [], 0
-    with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as fh:
+    with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as fh, \
+            HtmlView(html) if html else nullcontext() as view:
         while chunk := list(itertools.islice(stream, batch_size)):
             for linked in linker.process(chunk, batch_size):
                 rec = document_record(linked.document, linked.links, linked.warnings)
+                if view is not None:
+                    view.add(linked.document, rec)
                 if fmt == "jsonl":
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 else:

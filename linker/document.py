@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from kb.errors import InputError
 from kb.types import Document, FaceMention, ImageRef, Link, TextMention
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _int(value, what: str) -> int:
@@ -27,6 +30,9 @@ def parse_document(obj, where: str = "document", base: Path | None = None) -> Do
     text = obj.get("text")
     if not isinstance(text, str):
         raise InputError(f"{where}: 'text' must be a string, got {text!r:.60}")
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise InputError(f"{where}: 'text' holds an unpaired surrogate at offset {bad.start()} (not valid Unicode)")
     doc_id = str(obj.get("id", ""))
     mentions = None
     if obj.get("mentions") is not None:

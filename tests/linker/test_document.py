@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from kb.errors import InputError
+from kb.types import Candidate, Document, FaceMention, Link, TextMention
+from linker.document import document_record, parse_document, read_documents
+
+
+def test_parse_document_valid_and_spans():
+    doc = parse_document({"id": 7, "text": "Obama in Paris", "mentions": [{"start": 0, "end": 5}],
+                          "images": [{"id": "a", "path": "x.jpg"}]})
+    assert doc.id == "7" and doc.mentions == (TextMention(0, 5, "Obama"),)
+    assert doc.images[0].id == "a"
+    assert parse_document({"text": "no spans"}).mentions is None
+
+
+@pytest.mark.parametrize("obj, fragment", [
+    ([], "expected a JSON object"),
+    ({"text": 3}, "'text' must be a string"),
+    ({"text": "abc", "mentions": [{"start": 2, "end": 9}]}, "outside the text"),
+    ({"text": "abc", "mentions": [{"start": "0", "end": 1}]}, "must be an integer"),
+    ({"text": "abc", "mentions": {"start": 0}}, "must be a list"),
+    ({"text": "abc", "images": [{"id": "x"}]}, "string 'path'"),
+    ({"text": "a\ud800b"}, "unpaired surrogate at offset 1"),
+])
+def test_parse_document_errors_name_the_problem(obj, fragment):
+    with pytest.raises(InputError, match=fragment):
+        parse_document(obj, "doc.json")
+
+
+def test_read_documents_json_list_and_jsonl(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps([{"text": "x"}, {"text": "y"}]))
+    assert [d.text for d in read_documents(tmp_path / "a.json")] == ["x", "y"]
+    (tmp_path / "b.jsonl").write_text('{"text": "x"}\n\n{"text": "y"}\n')
+    assert [d.text for d in read_documents(tmp_path / "b.jsonl")] == ["x", "y"]
+    (tmp_path / "c.jsonl").write_text('{"text": "x"}\n{oops\n')
+    with pytest.raises(InputError, match="c.jsonl:2"):
+        list(read_documents(tmp_path / "c.jsonl"))
+    with pytest.raises(InputError, match="does not exist"):
+        list(read_documents(tmp_path / "missing.json"))
+
+
+def test_document_record_has_text_and_face_links():
+    doc = Document(id="d", text="Obama", mentions=(TextMention(0, 5, "Obama"),))
+    cand = Candidate(entity="Q76", name="Barack Obama", score=1.5, prior=0.9)
+    links = [Link(TextMention(0, 5, "Obama"), "Q76", 1.5, (cand,)),
+             Link(FaceMention("img", (1, 2, 3, 4)), None, 0.1, ())]
+    rec = document_record(doc, links, ["img: unreadable"])
+    assert rec["mentions"][0] == {"start": 0, "end": 5, "surface": "Obama", "entity": "Q76",
+                                  "name": "Barack Obama", "score": 1.5,
+                                  "candidates": [{"entity": "Q76", "name": "Barack Obama", "score": 1.5, "prior": 0.9}]}
+    assert rec["faces"][0]["entity"] is None and rec["faces"][0]["box"] == [1, 2, 3, 4]
+    assert rec["warnings"] == ["img: unreadable"]
