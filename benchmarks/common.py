@@ -1,10 +1,17 @@
-"""Shared helpers for benchmarks: machine/revision info and result writing."""
+"""Shared helpers for benchmarks: paths, machine/revision info, result writing, measured runs.
+
+The results folder is `benchmarks/results/` unless the environment variable
+`MMEL_BENCH_RESULTS` names another one (`python benchmarks/run.py --results DIR ...` sets it).
+"""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
+import resource
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +21,11 @@ WORK = ROOT / "benchmarks" / "work"
 DATA = ROOT / ".." / "shared" / "data"
 
 
+def results_dir() -> Path:
+    """Where results are written and read: `$MMEL_BENCH_RESULTS` or `benchmarks/results/`."""
+    return Path(os.environ.get("MMEL_BENCH_RESULTS") or RESULTS)
+
+
 def git_revision() -> str:
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
@@ -21,13 +33,14 @@ def git_revision() -> str:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def machine() -> dict:
-    """Revision, machine and library versions, so numbers can be compared over time."""
+def machine(*extra_modules: str) -> dict:
+    """Revision, date, machine and library versions (plus those of `extra_modules`), so numbers
+    can be compared over time."""
     import faiss
     import psutil
     import torch
 
-    return {
+    info = {
         "git_revision": git_revision(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "platform": platform.platform(),
@@ -40,6 +53,9 @@ def machine() -> dict:
         "faiss": faiss.__version__,
         "load_average_at_start": os.getloadavg(),
     }
+    for name in extra_modules:
+        info[name] = getattr(importlib.import_module(name), "__version__", "?")
+    return info
 
 
 def write_json(path: str | os.PathLike, obj: dict) -> Path:
@@ -47,3 +63,38 @@ def write_json(path: str | os.PathLike, obj: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def run_measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run `cmd` from the repository root; wall seconds, CPU seconds and peak RSS of the
+    process tree (sampled every 50 ms), and its stdout. Raises RuntimeError if it fails."""
+    import psutil
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out}

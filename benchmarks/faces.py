@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import DATA, RESULTS, WORK, machine, write_json  # noqa: E402
+from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.faces")
 SHARED = (DATA / "faces" / "gallery").resolve()
@@ -94,12 +94,12 @@ def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
             "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4), "probes": rows}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gallery", type=Path)
     ap.add_argument("--probes", type=Path)
     ap.add_argument("--epochs", type=int, default=40)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from indexer.faces import DlibFaceEncoder
     from linker.visual import TransformerFaceEncoder, train_faces
@@ -115,7 +115,7 @@ def main() -> None:
                "dlib": evaluate(DlibFaceEncoder(), gallery, probes, work),
                "face-transformer": evaluate(TransformerFaceEncoder(model), gallery, probes, work),
            }}
-    write_json(RESULTS / "faces.json", out)
+    write_json(results_dir() / "faces.json", out)
     for name, r in out["encoders"].items():
         print(f"{name}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} (threshold {r['threshold']})")
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,23 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT / ".." / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def machine() -> dict:
-    import faiss
-    import torch
-
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {
-        "git_revision": rev, "platform": platform.platform(), "processor": platform.processor(),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "faiss": faiss.__version__,
-        "cuda": torch.cuda.is_available(), "load_avg_start": os.getloadavg()[0],
-    }
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import DATA, machine, results_dir  # noqa: E402
 
 
 def bench_text(n: int) -> dict:
@@ -144,6 +127,16 @@ def bench_faces() -> dict:
             "images_per_cpu_s": round(len(paths) / (time.process_time() - cpu), 2)}
 
 
+def kept_rows(previous: Path, measured: set[int]) -> list[dict]:
+    """Dense rows of an earlier result for sizes not measured now (a quick run keeps the 1M
+    rows), each marked with the revision and date it was measured at."""
+    if not previous.is_file():
+        return []
+    old = json.loads(previous.read_text())
+    when = {"from_revision": old["machine"].get("git_revision"), "from_date": old["machine"].get("date")}
+    return [{**r, **{k: r.get(k) or v for k, v in when.items()}} for r in old.get("dense", []) if r["n"] not in measured]
+
+
 def markdown(res: dict) -> str:
     lines = [f"Indexer benchmark, {res['machine']['cpu_count']} CPUs, torch {res['machine']['torch']}, "
              f"faiss {res['machine']['faiss']}, rev {res['machine']['git_revision'][:8]}", ""]
@@ -159,14 +152,15 @@ def markdown(res: dict) -> str:
     lines += ["| n | kind | build s | p50 ms | p95 ms | batch q/s | recall@10 (overlap) | top-1 in 10 | bytes/entity |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in res.get("dense", []):
+        earlier = f" (rev {r['from_revision'][:8]})" if r.get("from_revision") else ""
         lines.append(
-            f"| {r['n']:,} | {r['kind']} | {r['build_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['batch_qps']} | "
+            f"| {r['n']:,}{earlier} | {r['kind']} | {r['build_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['batch_qps']} | "
             f"{r.get('recall10_overlap', '')} | {r.get('recall10_top1_in_10', '')} | {r['bytes_per_entity']} |"
         )
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entities", type=int, default=2000, help="WikiMEL entities to encode (0: skip)")
     ap.add_argument("--sizes", default="100000,1000000", help="comma-separated vector counts")
@@ -175,7 +169,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000, help="queries for recall (exact ground truth)")
     ap.add_argument("--latency-queries", type=int, default=200)
     ap.add_argument("--no-faces", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     res: dict = {"machine": machine()}
     if args.entities:
@@ -189,11 +183,13 @@ def main() -> None:
         kinds = ["flat"] + [k for k in kinds if k != "flat"]
     for n in (int(s) for s in args.sizes.split(",") if s):
         res["dense"] += bench_dense(n, args.dim, kinds, args.queries, args.latency_queries)
-    res["machine"]["load_avg_end"] = os.getloadavg()[0]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "index.json").write_text(json.dumps(res, indent=2) + "\n")
+    res["machine"]["load_average_at_end"] = os.getloadavg()
+    out = results_dir()
+    res["dense"] += kept_rows(out / "index.json", {r["n"] for r in res["dense"]})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.json").write_text(json.dumps(res, indent=2) + "\n")
     table = markdown(res)
-    (RESULTS / "index.md").write_text(table + "\n")
+    (out / "index.md").write_text(table + "\n")
     print(table)
 
 

@@ -37,7 +37,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import DATA, RESULTS, WORK, machine, write_json  # noqa: E402
+from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.joint")
 GALLERY = (DATA / "faces" / "gallery").resolve()
@@ -259,12 +259,12 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-docs", type=int, default=400)
     ap.add_argument("--setup-only", action="store_true")
     ap.add_argument("--face-transformer", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.time()
     kb_file = build_kb(OUT)
@@ -286,8 +286,8 @@ def main() -> None:
         results["encoders"][name] = evaluate(kb_file, face_model)
         log.info("%s: %s", name, json.dumps(results["encoders"][name]["summary"]))
     results["seconds"] = round(time.time() - t0, 1)
-    write_json(RESULTS / "joint.json", results)
-    (RESULTS / "joint.md").write_text(markdown(results), encoding="utf-8")
+    write_json(results_dir() / "joint.json", results)
+    (results_dir() / "joint.md").write_text(markdown(results), encoding="utf-8")
     print(markdown(results))
 
 

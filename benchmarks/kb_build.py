@@ -19,23 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import psutil
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import DATA, WORK, machine, results_dir, run_measured  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "benchmarks" / "work"
-RESULTS = ROOT / "benchmarks" / "results"
-SAMPLE = ROOT / ".." / "shared" / "data" / "wiki" / "enwiki-sample.xml.bz2"
-sys.path.insert(0, str(ROOT / "benchmarks"))
+SAMPLE = DATA / "wiki" / "enwiki-sample.xml.bz2"
 
 PARSE_ONLY = """
 import json, sys, time, collections
@@ -45,56 +37,6 @@ for r in parse_dump(sys.argv[1], workers=int(sys.argv[2]), progress=False):
     c.update(r.counts)
 print(json.dumps({**c, "seconds": time.perf_counter() - t}))
 """
-
-
-def machine() -> dict:
-    import faiss
-    import torch
-
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {
-        "git_revision": rev,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "faiss": faiss.__version__,
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Run `cmd`; wall seconds, CPU seconds of the tree, peak RSS of the tree, stdout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode:
-        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out}
 
 
 def xml_mb(path: Path) -> float:
@@ -152,7 +94,7 @@ def with_rates(row: dict, mb: float, pages: int | None) -> dict:
 
 
 def ensure_synthetic(mb: int) -> Path:
-    from make_synthetic_dump import write_dump
+    from benchmarks.make_synthetic_dump import write_dump
 
     path = WORK / f"synthetic-{mb}.xml"
     if not path.is_file() or path.stat().st_size < mb * 2**20:
@@ -192,9 +134,10 @@ def main(argv: list[str] | None = None) -> None:
             report["runs"].append(row)
             print(json.dumps(row), flush=True)
     report["summary"] = summarise(report["runs"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "kb_build.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "kb_build.md").write_text(markdown(report))
+    out = results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kb_build.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "kb_build.md").write_text(markdown(report))
     print(json.dumps(report["summary"], indent=2))
 
 

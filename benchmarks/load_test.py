@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -34,9 +32,8 @@ import httpx
 import numpy as np
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".." / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import DATA, ROOT, machine, results_dir  # noqa: E402
 SCENARIOS = ("given", "detect", "html")
 FALLBACK_ENTITIES = [
     {"qid": "Q76", "name": "Barack Obama", "description": "44th president of the United States"},
@@ -48,29 +45,6 @@ FALLBACK_DOCS = [
     {"id": "1", "text": "Barack Obama met Joe Biden in Paris.", "mentions": [{"start": 0, "end": 12}, {"start": 17, "end": 26}]},
     {"id": "2", "text": "Biden flew to Berlin.", "mentions": [{"start": 0, "end": 5}, {"start": 14, "end": 20}]},
 ]
-
-
-def machine() -> dict:
-    import fastapi
-    import faiss
-    import torch
-    import uvicorn
-
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {
-        "git_revision": rev,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "faiss": faiss.__version__,
-        "fastapi": fastapi.__version__,
-        "uvicorn": uvicorn.__version__,
-        "httpx": httpx.__version__,
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2),  # other work on the machine
-    }
 
 
 def free_port() -> int:
@@ -205,13 +179,20 @@ async def run_scenario(port: int, docs: list[dict], scenario: str, n: int, concu
     }
 
 
+def load_1m(info: dict) -> float:
+    """1-minute load average at the start (older results stored it under another key)."""
+    if "load_average_1m_at_start" in info:
+        return info["load_average_1m_at_start"]
+    return round(info.get("load_average_at_start", [float("nan")])[0], 2)
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"# Load test ({result['server']['kind']}, {result['server']['entities']} entities)",
         "",
         *([result["server"]["note"], ""] if result["server"].get("note") else []),
         f"git {result['machine']['git_revision'][:10]}, {result['machine']['cpu_count']} CPUs, "
-        f"{result['machine']['platform']}, load average at start {result['machine']['load_average_1m_at_start']}, "
+        f"{result['machine']['platform']}, load average at start {load_1m(result['machine'])}, "
         f"server RSS {result['server']['rss_mb']} MB, "
         f"threads per request: {result['server']['threads_per_request']}",
         "",
@@ -227,7 +208,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, help="Data home with a built KB (served with `mmel serve`).")
     ap.add_argument("--kb", default="default", help="KB name under --home.")
@@ -241,11 +222,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="Server torch/FAISS threads per request (0: library default).")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"Comma-separated: {', '.join(SCENARIOS)}.")
     ap.add_argument("--startup-timeout", type=float, default=300)
-    ap.add_argument("--out", type=Path, default=RESULTS / "load_test.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON file to write (default: load_test.json in the results folder).")
     ap.add_argument("--note", default="", help="Free text stored with the results (e.g. what the model is).")
     ap.add_argument("--serve-standin", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.serve_standin:
         serve_standin(args.serve_standin, args.port, args.threads)
         return
@@ -254,7 +236,7 @@ def main() -> None:
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}: choose from {', '.join(SCENARIOS)}")
     docs = load_docs(args.docs)
-    info = machine()
+    info = machine("fastapi", "uvicorn", "httpx")
     with tempfile.TemporaryDirectory(prefix="mmel-load-") as tmp:
         port = free_port()
         proc = start_server(args, port, Path(tmp))
@@ -295,6 +277,7 @@ def main() -> None:
         "documents": {"source": str(args.docs) if args.docs and args.docs.is_file() else "built-in", "count": len(docs)},
         "scenarios": results,
     }
+    args.out = args.out or results_dir() / "load_test.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     args.out.with_suffix(".md").write_text(markdown(result), encoding="utf-8")

@@ -1,4 +1,12 @@
-"""Benchmark runner. `python benchmarks/run.py mel --kb KB.jsonl --test TEST.jsonl --out OUT.json`.
+"""Benchmark runner: every benchmark behind one command; each run re-renders RESULTS.md.
+
+    python benchmarks/run.py mel --kb KB.jsonl --test TEST.jsonl --out OUT.json
+    python benchmarks/run.py faces | joint | kb-build [--full] | index [--full] | latency | scale [--full]
+    python benchmarks/run.py all        # the quick versions of all but mel, then the report
+    python benchmarks/run.py report     # RESULTS.md + plots from the JSON present, runs nothing
+
+`--results DIR` (before the subcommand) reads and writes results in DIR instead of
+benchmarks/results/ (RESULTS.md goes next to DIR).
 
 `mel` builds (or reuses) a KB and its text index from an entity JSONL, links every test document
 with its gold spans and writes JSON with `hits_at_1`, `recall_at_k` ("1", "5", "10", "30"),
@@ -17,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, machine, write_json  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import WORK, machine, write_json  # noqa: E402
 
 KS = (1, 5, 10, 30)
 
@@ -135,8 +143,37 @@ def bench_mel(args) -> dict:
     }
 
 
+def _wrap(module: str, argv: list[str]) -> None:
+    """Run `benchmarks.<module>.main(argv)`."""
+    import importlib
+
+    importlib.import_module(f"benchmarks.{module}").main(argv)
+
+
+QUICK = {  # subcommand -> (module, quick argv, full argv)
+    "faces": ("faces", [], []),
+    "joint": ("joint", [], ["--face-transformer"]),
+    "kb-build": ("kb_build", ["--quick"], []),
+    "index": ("index", ["--sizes", "100000", "--entities", "500"], []),
+    "latency": ("latency", [], ["--docs", "1024", "--per-length", "100"]),
+    "scale": ("scale", ["--sizes", "10000,100000", "--encode", "500"], []),
+}
+
+
+def run_mel(args) -> None:
+    result = {"benchmark": "mel", **machine(), **bench_mel(args)}
+    write_json(args.out, result)
+    keys = ("hits_at_1", "micro_f1", "mentions_per_second")
+    print({k: result[k] for k in keys}, {"recall_at_k": result["recall_at_k"]})
+    for name, base in result["baselines"].items():
+        print(name, {k: base[k] for k in ("hits_at_1", "micro_f1")})
+
+
 def main(argv: list[str] | None = None) -> None:
+    import os
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default=None, help="results folder (default: benchmarks/results)")
     sub = parser.add_subparsers(dest="command", required=True)
     mel = sub.add_parser("mel", help="text linking accuracy, speed and memory on a labelled set")
     mel.add_argument("--kb", required=True, help="entity JSONL (qid, name, description)")
@@ -148,15 +185,38 @@ def main(argv: list[str] | None = None) -> None:
     mel.add_argument("--batch-size", type=int, default=64)
     mel.add_argument("--limit", type=int, default=None, help="only the first N documents")
     mel.add_argument("--latency-docs", type=int, default=200, help="documents linked one by one for latency")
+    helps = {
+        "faces": "visual precision/recall/F1 with NIL: shared gallery, one photo per person indexed",
+        "joint": "naive vs joint (OT) text+face linking on a constructed set (--full: + face transformer)",
+        "kb-build": "dump parsing vs wikiextractor and KB build (quick: sample + 110 MB; --full: + 1100 MB)",
+        "index": "text encoding, FAISS flat/hnsw/ivfpq (quick: 100k vectors; --full: 100k + 1M), faces",
+        "latency": "text linker p50/p95/p99 and mentions/s vs batch size and document length (WikiMEL KB)",
+        "scale": "KB build at 10k/100k (--full: + 1M) synthetic entities, MiniLM encode rate",
+    }
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--full", action="store_true", help="the full (slow) version")
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="further options for the benchmark module")
+    sub.add_parser("all", help="the quick version of every benchmark but mel, then the report")
+    sub.add_parser("report", help="regenerate RESULTS.md and the plots from the JSON results; runs nothing")
     args = parser.parse_args(argv)
+    if args.results:
+        os.environ["MMEL_BENCH_RESULTS"] = str(Path(args.results).resolve())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "mel":
-        result = {"benchmark": "mel", **machine(), **bench_mel(args)}
-        write_json(args.out, result)
-        keys = ("hits_at_1", "micro_f1", "mentions_per_second")
-        print({k: result[k] for k in keys}, {"recall_at_k": result["recall_at_k"]})
-        for name, base in result["baselines"].items():
-            print(name, {k: base[k] for k in ("hits_at_1", "micro_f1")})
+        run_mel(args)
+    elif args.command in QUICK:
+        module, quick, full = QUICK[args.command]
+        _wrap(module, (full if args.full else quick) + list(args.rest))
+    elif args.command == "all":
+        for name, (module, quick, _) in QUICK.items():
+            try:
+                _wrap(module, quick)
+            except Exception:  # one failing benchmark must not stop the others
+                logging.getLogger("benchmarks.run").exception("%s failed", name)
+    from benchmarks.report import render
+
+    print(f"wrote {render()}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,329 @@
+"""Render `benchmarks/RESULTS.md` and PNG plots from every JSON result in the results folder.
+
+Each benchmark gets a section with its tables and the git revision and date of its result;
+the scale note combines `scale.json`, `index.json` and `kb_build.json` into measured costs and
+a linear extrapolation to full Wikipedia. Plots (matplotlib, Agg): recall@k (mel results,
+full pipeline vs baselines), latency distribution and throughput vs batch size (latency.json).
+Nothing is run: `python benchmarks/run.py report` calls `render`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import results_dir  # noqa: E402
+
+log = logging.getLogger("benchmarks.report")
+KS = ("1", "5", "10", "30")
+# full English Wikipedia, for the extrapolation (orders of magnitude, 2024 dumps)
+WIKIPEDIA = {"entities": 6.8e6, "redirects": 10e6, "links": 150e6, "dump_mb": 100_000}
+
+
+def load_results(folder: Path) -> dict[str, dict]:
+    """`{file stem: parsed JSON}` for every readable `*.json` in `folder`, sorted by name."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping %s: %s", path, exc)
+            continue
+        if isinstance(obj, dict):
+            obj["_mtime"] = path.stat().st_mtime
+            out[path.stem] = obj
+    return out
+
+
+def kind(stem: str, obj: dict) -> str:
+    """Which benchmark a result is: its `benchmark` key, else its file name without a suffix."""
+    name = obj.get("benchmark") or stem
+    for known in ("mel", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
+        if name == known or name.startswith(known + "_") or stem.startswith(known + "_"):
+            return known
+    return name
+
+
+def provenance(obj: dict) -> tuple[str, str]:
+    """(short git revision, date) of a result; the file time when it recorded no date."""
+    m = obj.get("machine") if isinstance(obj.get("machine"), dict) else obj
+    rev = str(m.get("git_revision") or "?")
+    short = rev[:10] + ("-dirty" if rev.endswith("-dirty") else "")
+    date = m.get("date") or obj.get("created")
+    if not date:
+        date = time.strftime("%Y-%m-%d %H:%M", time.gmtime(obj.get("_mtime", 0))) + " (file time)"
+    return short, str(date).replace("T", " ").rstrip("Z")
+
+
+def _f(x, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else "–"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _strip_title(md: str) -> list[str]:
+    """A module's own Markdown table without its `# ` title (the section gives one)."""
+    return [line for line in md.splitlines() if not line.startswith("# ")]
+
+
+def section_mel(items: dict[str, dict]) -> list[str]:
+    rows = []
+    for stem, r in items.items():
+        systems = {"full pipeline": r, **{f"baseline: {k}": v for k, v in r.get("baselines", {}).items()}}
+        for name, s in systems.items():
+            full = s is r
+            rows.append([stem, name, _f(s.get("hits_at_1")), *(_f(s.get("recall_at_k", {}).get(k)) for k in KS),
+                         _f(s.get("micro_f1")), _f(r.get("mentions_per_second"), 1) if full else "",
+                         f"{_f(r['latency_ms']['p50'], 1)} / {_f(r['latency_ms']['p95'], 1)}" if full and "latency_ms" in r else "",
+                         _f(r.get("peak_rss_mb"), 0) if full else ""])
+    lines = table(["result", "system", "hits@1", "R@1", "R@5", "R@10", "R@30", "micro F1", "mentions/s",
+                   "latency p50/p95 ms", "peak RSS MB"], rows)
+    for stem, r in items.items():
+        c = r.get("config", {})
+        lines.append(f"\n`{stem}`: KB {Path(str(c.get('kb', '?'))).name} ({c.get('kb_entities', '?')} entities, "
+                     f"{c.get('text_model', '?')}), test {Path(str(c.get('test', '?'))).name}, "
+                     f"{r.get('mentions', '?')} mentions, reranker {c.get('model', '?')}.")
+    return lines + ["", "![recall@k](results/recall_at_k.png)"]
+
+
+def section_latency(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for stem, r in items.items():
+        c = r.get("config", {})
+        lines += [f"`{stem}`: KB {c.get('kb_name')} ({c.get('kb_entities')} entities, {c.get('text_model')}, "
+                  f"{c.get('index_kind')} index), reranker {c.get('reranker')}, {c.get('mentions')}, "
+                  f"{c.get('torch_threads')} torch threads, peak RSS {r.get('peak_rss_mb')} MB.", ""]
+        lines += table(["batch size", "documents", "mentions/s", "documents/s", "batch p50 ms", "batch p95 ms",
+                         "batch p99 ms"],
+                       [[b["batch_size"], b["documents"], b["mentions_per_second"], b["docs_per_second"],
+                         b["batch_latency_ms"]["p50"], b["batch_latency_ms"]["p95"], b["batch_latency_ms"]["p99"]]
+                        for b in r.get("by_batch_size", [])])
+        lines += [""] + table(["document length", "documents", "mean chars", "mentions/doc", "mentions/s",
+                               "p50 ms", "p95 ms", "p99 ms"],
+                              [[x["length"], x["documents"], x["mean_chars"], x["mentions_per_doc"],
+                                x["mentions_per_second"], x["latency_ms"]["p50"], x["latency_ms"]["p95"],
+                                x["latency_ms"]["p99"]] for x in r.get("by_length", [])])
+        lines.append("")
+    return lines + ["![latency](results/latency_distribution.png) ![throughput](results/throughput_batch.png)"]
+
+
+def section_faces(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for stem, r in items.items():
+        rows = [[enc, e["threshold"], e["precision"], e["recall"], e["f1"], len(e.get("probes", []))]
+                for enc, e in r.get("encoders", {}).items()]
+        lines += table(["face encoder", "NIL threshold", "precision", "recall", "F1", "probe images"], rows)
+        lines += ["", "A probe face is correct when its entity is among the people shown; faces decided NIL "
+                  "count as not predicted; probes of unknown people (empty entity list) can only add false "
+                  "positives. The face transformer is trained on the same gallery (no other face data): "
+                  "its numbers are optimistic.", ""]
+    return lines
+
+
+def section_joint(items: dict[str, dict]) -> list[str]:
+    from benchmarks.joint import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r))]
+
+
+def section_kb_build(items: dict[str, dict]) -> list[str]:
+    from benchmarks.kb_build import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r))]
+
+
+def section_index(items: dict[str, dict]) -> list[str]:
+    from benchmarks.index import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r))]
+
+
+def section_load_test(items: dict[str, dict]) -> list[str]:
+    from benchmarks.load_test import markdown
+
+    lines = []
+    for stem, r in items.items():
+        lines += [f"`{stem}`:", *_strip_title(markdown(r)), ""]
+    return lines
+
+
+def section_scale(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for r in items.values():
+        lines += table(["entities", "build wall s", "CPU s", "entities/s", "peak RSS MB", "SQLite MB",
+                        "bytes/entity", "priors"],
+                       [[f"{b['entities']:,}", b["wall_s"], b["cpu_s"], b["entities_per_s"], b["peak_rss_mb"],
+                         b["sqlite_mb"], b["bytes_per_entity"], b.get("stats", {}).get("priors", "–")]
+                        for b in r.get("kb_build", [])])
+        if "text_encode" in r:
+            t = r["text_encode"]
+            lines += ["", f"Text encoding ({t['model']}, {t['entities']} synthetic `name: description`, "
+                      f"{t['mean_chars']} chars on average): {t['entities_per_s']} entities/s "
+                      f"({t['entities_per_cpu_s']} per CPU-second)."]
+    return lines
+
+
+SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
+    "mel": ("Text entity linking (mel)", section_mel),
+    "latency": ("Text linker latency and throughput (latency)", section_latency),
+    "faces": ("Face identification with NIL (faces)", section_faces),
+    "joint": ("Naive vs joint multimodal linking (joint)", section_joint),
+    "kb_build": ("Dump parsing and KB build (kb-build)", section_kb_build),
+    "index": ("Indexer: text encoding, FAISS index kinds, faces (index)", section_index),
+    "scale": ("KB build at scale (scale)", section_scale),
+    "load_test": ("HTTP server load test (load_test.py)", section_load_test),
+}
+
+
+def scale_note(results: dict[str, dict]) -> list[str]:
+    """Measured costs at 10k/100k/1M entities and a linear extrapolation to full Wikipedia."""
+    w = WIKIPEDIA
+    lines = [f"Full English Wikipedia is taken as ~{w['entities'] / 1e6:.1f}M entities, ~{w['redirects'] / 1e6:.0f}M "
+             f"redirects, ~{w['links'] / 1e6:.0f}M links, ~{w['dump_mb'] / 1000:.0f} GB of uncompressed "
+             "pages-articles XML. **Every full-Wikipedia figure below is a linear extrapolation** from the "
+             "largest measured size on this machine (see the per-benchmark sections for the revision and "
+             "date); HNSW build time grows faster than linearly, and a KB built from the dump also stores "
+             "aliases/priors from the links, so read them as lower bounds.", ""]
+    rows = []
+    n = w["entities"]
+    scale = next((r for s, r in results.items() if kind(s, r) == "scale"), None)
+    if scale and scale.get("kb_build"):
+        big = max(scale["kb_build"], key=lambda b: b["entities"])
+        k = n / big["entities"]
+        measured = ", ".join(f"{b['entities']:,}: {b['wall_s']} s / {b['sqlite_mb']} MB / {b['peak_rss_mb']} MB RSS"
+                             for b in scale["kb_build"])
+        rows.append(["KB build from an entity JSONL (`kb.build.build_kb`): time / SQLite / peak RSS", measured,
+                     f"{big['wall_s'] * k / 3600:.1f} h / {big['sqlite_mb'] * k / 1024:.1f} GB / "
+                     f"≤ {big['peak_rss_mb'] * k / 1024:.1f} GB (if RSS grew linearly)"])
+        if "text_encode" in scale:
+            t = scale["text_encode"]
+            rows.append([f"Text encoding, {t['model'].split('/')[-1]} on CPU", f"{t['entities_per_s']} entities/s "
+                         f"({t['entities_per_cpu_s']} per CPU-s, {t['entities']} entities)",
+                         f"{n / t['entities_per_s'] / 3600:.0f} h on this machine "
+                         f"({n / t['entities_per_cpu_s'] / 3600:.0f} CPU-hours)"])
+    index = next((r for s, r in results.items() if kind(s, r) == "index"), None)
+    if index and index.get("dense"):
+        biggest = max(r["n"] for r in index["dense"])
+        for r in (r for r in index["dense"] if r["n"] == biggest):
+            k = n / r["n"]
+            rows.append([f"Text index `{r['kind']}` ({r['dim']}-d): bytes/entity, build, query p50",
+                         f"{r['n']:,}: {r['bytes_per_entity']} B/entity, build {r['build_s']} s, "
+                         f"p50 {r['p50_ms']} ms, recall@10 {r.get('recall10_overlap', '–')}",
+                         f"{r['bytes_per_entity'] * n / 2**30:.1f} GB RAM and disk, build ≥ "
+                         f"{r['build_s'] * k / 60:.0f} min"])
+    kbb = next((r for s, r in results.items() if kind(s, r) == "kb_build"), None)
+    if kbb and kbb.get("runs"):
+        for tool in ("ours-parse", "ours-build"):
+            runs = [r for r in kbb["runs"] if r["tool"] == tool]
+            if runs:
+                r = max(runs, key=lambda r: (r["mb"], r["workers"]))
+                rows.append([f"Dump → {'pages (parse only)' if tool == 'ours-parse' else 'SQLite KB with priors'}, "
+                             f"{r['workers']} workers", f"{r['mb']} MB: {r['mb_per_s']} MB/s, "
+                             f"{r['mb_per_cpu_s']} MB/CPU-s, peak RSS {r['peak_rss_mb']} MB",
+                             f"{w['dump_mb'] / r['mb_per_s'] / 3600:.1f} h on this machine "
+                             f"({w['dump_mb'] / r['mb_per_cpu_s'] / 3600:.1f} CPU-hours)"])
+    if not rows:
+        return lines + ["No scale results yet: run `python benchmarks/run.py scale` and `index`."]
+    return lines + table(["what", "measured", "full Wikipedia (linear)"], rows)
+
+
+def plots(results: dict[str, dict], folder: Path) -> list[Path]:
+    """recall_at_k.png, latency_distribution.png, throughput_batch.png (those with data)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    made = []
+    mel = {s: r for s, r in results.items() if kind(s, r) == "mel"}
+    if mel:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for stem, r in mel.items():
+            for name, s in {"full": r, **r.get("baselines", {})}.items():
+                if "recall_at_k" in s:
+                    ax.plot([int(k) for k in KS], [s["recall_at_k"].get(k) for k in KS], marker="o",
+                            label=f"{stem}: {name}")
+        ax.set(xscale="log", xticks=[1, 5, 10, 30], xticklabels=KS, xlabel="k", ylabel="recall@k",
+               title="Recall@k: full pipeline vs baselines")
+        ax.legend(fontsize=7)
+        made.append(_save(fig, folder / "recall_at_k.png"))
+    lat = {s: r for s, r in results.items() if kind(s, r) == "latency"}
+    if lat:
+        fig, (h, cdf) = plt.subplots(1, 2, figsize=(9, 3.5))
+        for stem, r in lat.items():
+            ms = np.sort(np.asarray(r.get("single_doc_latencies_ms", []), dtype=float))
+            if len(ms):
+                h.hist(ms, bins=40, alpha=0.6, label=stem)
+                cdf.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=stem)
+        h.set(xlabel="ms per document (batch size 1)", ylabel="documents", title="Latency histogram")
+        cdf.set(xlabel="ms per document", ylabel="share of documents", title="Latency CDF")
+        cdf.legend(fontsize=7)
+        made.append(_save(fig, folder / "latency_distribution.png"))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for stem, r in lat.items():
+            rows = r.get("by_batch_size", [])
+            ax.plot([b["batch_size"] for b in rows], [b["mentions_per_second"] for b in rows], marker="o", label=stem)
+        ax.set(xscale="log", xlabel="batch size", ylabel="mentions/s", title="Throughput vs batch size")
+        ax.legend(fontsize=7)
+        made.append(_save(fig, folder / "throughput_batch.png"))
+    return made
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def render(folder: str | Path | None = None, out: str | Path | None = None, with_plots: bool = True) -> Path:
+    """Write RESULTS.md (default: next to the results folder) and the plots; returns its path."""
+    folder = Path(folder) if folder else results_dir()
+    out = Path(out) if out else folder.parent / "RESULTS.md"
+    results = load_results(folder)
+    rel = folder.name if folder.parent == out.parent else str(folder)
+    lines = ["# Benchmark results", "",
+             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the JSON files in "
+             f"`{rel}/` by `python benchmarks/run.py report`; each benchmark's revision and date are in its "
+             "section. Numbers are from a shared 2-core CPU machine with other work running; compare "
+             "results only within one revision and machine.", "",
+             "| result | benchmark | git revision | date | CPUs |", "|---|---|---|---|---|"]
+    for stem, r in results.items():
+        rev, date = provenance(r)
+        m = r.get("machine") if isinstance(r.get("machine"), dict) else r
+        lines.append(f"| `{stem}.json` | {kind(stem, r)} | `{rev}` | {date} | {m.get('cpu_count', '?')} |")
+    lines += ["", "## Scale note: towards full Wikipedia", "", *scale_note(results)]
+    groups: dict[str, dict[str, dict]] = {}
+    for stem, r in results.items():
+        groups.setdefault(kind(stem, r), {})[stem] = r
+    for key, items in groups.items():
+        title, fn = SECTIONS.get(key, (key, None))
+        lines += ["", f"## {title}", ""]
+        lines += [f"Revision `{provenance(r)[0]}`, {provenance(r)[1]} (`{stem}.json`)." for stem, r in items.items()]
+        lines.append("")
+        try:
+            lines += fn(items) if fn else [f"(no renderer; see `{s}.json`)" for s in items]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            log.warning("could not render %s: %r", key, exc)
+            lines.append(f"(could not render: {exc!r})")
+    text = "\n".join(lines) + "\n"
+    if rel != "results":  # image links are relative to RESULTS.md
+        text = text.replace("](results/", f"]({rel}/")
+    if with_plots:
+        try:
+            plots(results, folder)
+        except ImportError as exc:  # matplotlib is in the `bench` extra
+            log.warning("no plots: %s (pip install matplotlib)", exc)
+    out.write_text(text, encoding="utf-8")
+    return out

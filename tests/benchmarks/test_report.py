@@ -1,0 +1,83 @@
+"""`benchmarks/run.py report` renders RESULTS.md and plots from fake JSON results (no models)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import report, run  # noqa: E402
+
+MACHINE = {"git_revision": "abcdef1234567890", "date": "2026-01-02T03:04:05Z", "cpu_count": 2}
+
+
+def _mel(hits: float) -> dict:
+    recall = {"1": hits, "5": 0.8, "10": 0.85, "30": 0.9}
+    return {"benchmark": "mel", **MACHINE, "hits_at_1": hits, "recall_at_k": recall, "micro_f1": 0.7,
+            "mentions_per_second": 123.4, "latency_ms": {"p50": 10.0, "p95": 20.0}, "peak_rss_mb": 500.0,
+            "mentions": 100, "config": {"kb": "/x/kb.jsonl", "test": "/x/dev.jsonl", "kb_entities": 10},
+            "baselines": {"exact_name": {"hits_at_1": 0.4, "recall_at_k": {"1": 0.4, "5": 0.4, "10": 0.4, "30": 0.4},
+                                         "micro_f1": 0.45}}}
+
+
+def _latency() -> dict:
+    lat = {"p50": 5.0, "p95": 9.0, "p99": 12.0, "mean": 6.0, "max": 13.0}
+    return {"benchmark": "latency", "machine": {**MACHINE, "git_revision": "fedcba9876543210", "torch_threads": 2},
+            "config": {"kb_name": "kb", "kb_entities": 10, "text_model": "hashing:64", "index_kind": "flat"},
+            "by_batch_size": [{"batch_size": b, "documents": 64, "mentions_per_second": 10.0 * b,
+                               "docs_per_second": 9.0 * b, "batch_latency_ms": lat} for b in (1, 8, 32, 128)],
+            "by_length": [{"length": "5000 chars", "documents": 3, "mean_chars": 5012.0, "mentions_per_doc": 111.0,
+                           "mentions_per_second": 222.0, "latency_ms": lat}],
+            "single_doc_latencies_ms": [1.0, 2.0, 2.5, 3.0, 10.0]}
+
+
+def _scale() -> dict:
+    builds = [{"entities": n, "wall_s": n / 5000, "cpu_s": n / 5500, "peak_rss_mb": 50 + n / 1000,
+               "sqlite_mb": n * 478 / 2**20, "bytes_per_entity": 478.0, "entities_per_s": 5000.0,
+               "stats": {"priors": 3 * n}} for n in (10_000, 100_000)]
+    return {"benchmark": "scale", "machine": MACHINE, "kb_build": builds,
+            "text_encode": {"model": "sentence-transformers/all-MiniLM-L6-v2", "entities": 500, "mean_chars": 150.0,
+                            "entities_per_s": 20.0, "entities_per_cpu_s": 25.0}}
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name, obj in {"mel_dev": _mel(0.61), "mel_other": _mel(0.55), "latency": _latency(),
+                      "scale": _scale()}.items():
+        (folder / f"{name}.json").write_text(json.dumps(obj))
+    (folder / "broken.json").write_text("{not json")
+    return folder
+
+
+def test_report_renders_tables_provenance_and_scale_note(results: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MMEL_BENCH_RESULTS", "")  # run.main sets it; restored after the test
+    run.main(["--results", str(results), "report"])
+    md = (results.parent / "RESULTS.md").read_text()
+    # every result is listed with its revision and date; the broken file is skipped
+    assert "`mel_dev.json` | mel | `abcdef1234`" in md and "`latency.json` | latency | `fedcba9876`" in md
+    assert "2026-01-02 03:04:05" in md and "broken" not in md
+    # the mel table has the full pipeline and the baseline for each result
+    assert md.count("| full pipeline | 0.610 |") == 1 and md.count("| baseline: exact_name |") == 2
+    # latency tables per batch size and per length
+    assert "| 128 | 64 | 1280.0 |" in md and "| 5000 chars | 3 | 5012.0 | 111.0 |" in md
+    # scale note: 6.8M / 100k = 68 times the largest build (20 s -> 0.4 h), said to be linear
+    assert "linear extrapolation" in md and "0.4 h" in md
+    assert f"{6.8e6 / 20 / 3600:.0f} h on this machine" in md
+    for png in ("recall_at_k.png", "latency_distribution.png", "throughput_batch.png"):
+        assert (results / png).stat().st_size > 1000
+        assert f"](results/{png})" in md
+
+
+def test_report_without_results_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    out = report.render(folder, with_plots=False)
+    text = out.read_text()
+    assert out == tmp_path / "RESULTS.md" and "No scale results yet" in text
+    assert not list(folder.glob("*.png"))
