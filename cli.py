@@ -173,6 +173,7 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, max=200, help="Training epochs (best dev epoch is kept).")] = 8,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,
     context: Annotated[str, typer.Option(help="Context encoder: static (distilled from the text model, fast) or transformer.")] = "static",
+    keep: Annotated[str, typer.Option(help="Candidate reduction: P+C keeps P by prior and C by context similarity of the top 30 (M3EL: 4+3); 'all' keeps all 30.")] = "4+3",
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -181,7 +182,7 @@ def train(
     from linker.api import train_model
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit,
-                            home=home, kb=kb, context=context, progress=progress))
+                            home=home, kb=kb, context=context, keep=keep, progress=progress))
 
 
 @app.command("train-faces")

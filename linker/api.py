@@ -63,10 +63,12 @@ CONTEXT_ENCODERS = ("static", "transformer")
 
 
 def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, home=None,
-                kb: str = "default", context: str = "static", progress: bool = True) -> dict:
+                kb: str = "default", context: str = "static", keep: str = "4+3",
+                progress: bool = True) -> dict:
     """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`.
 
     `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
+    `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 30) or `all`.
     """
     from indexer.dense import load_text_index
     from indexer.static import STATIC_PREFIX, load_context_encoder
@@ -75,10 +77,23 @@ def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, 
 
     if context not in CONTEXT_ENCODERS:
         raise ConfigError(f"unknown context encoder {context!r}: choose one of {', '.join(CONTEXT_ENCODERS)}")
+    candidates = parse_keep(keep)
     store = KnowledgeBase(kb_path(home, kb))
     index = load_text_index(store, kb_dir(home, kb))
     model_id = (STATIC_PREFIX if context == "static" else "") + index.manifest["model_id"]
     encoder = load_context_encoder(model_id, store, kb_dir(home, kb), progress=progress)
     out = Path(out) if out else resolve_home(home) / "models" / "reranker"
     return train_reranker(store, index, encoder, train_file, dev_file, out,
-                          epochs=epochs, limit=limit, progress=progress)
+                          epochs=epochs, limit=limit, candidates=candidates, progress=progress)
+
+
+def parse_keep(keep: str):
+    """`"4+3"` → keep 4 by prior + 3 by context of the top 30; `"all"` → keep all 30."""
+    from linker.candidates import CandidateConfig
+
+    if keep == "all":
+        return CandidateConfig(keep_prior=None)
+    prior, _, context = keep.partition("+")
+    if not (prior.isdigit() and context.isdigit()):
+        raise ConfigError(f"bad candidate reduction {keep!r}: use 'P+C' (e.g. '4+3') or 'all'")
+    return CandidateConfig(keep_prior=int(prior), keep_context=int(context))

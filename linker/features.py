@@ -27,7 +27,9 @@ FEATURES = (
     "year_in_description",
     "year_before_entity",
     "years_after_entity",
+    "age_at_context_year",
     "has_context_year",
+    "gender_agreement",
     "ambiguity",
     "from_prior",
     "from_dense",
@@ -35,6 +37,10 @@ FEATURES = (
     "from_coref",
 )
 
+_FEMALE = re.compile(r"\b(?:she|her|hers|herself|mrs|ms|miss|madame|queen|lady|princess|duchess|empress|"
+                     r"female|woman|actress|sister|mother|daughter|wife)\b")
+_MALE = re.compile(r"\b(?:he|him|his|himself|mr|sir|king|lord|prince|duke|emperor|male|man|"
+                   r"brother|father|son|husband)\b")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _WORD = re.compile(r"\w{3,}")
 _STOP = frozenset(
@@ -47,6 +53,13 @@ _STOP = frozenset(
 def years(text: str) -> list[int]:
     """Four-digit years 1000–2099 mentioned in `text`."""
     return [int(y) for y in _YEAR.findall(text)]
+
+
+def gender(text: str) -> int:
+    """+1 if `text` speaks of a woman, -1 of a man, 0 if unclear (counts of gendered words)."""
+    low = text.lower()
+    female, male = len(_FEMALE.findall(low)), len(_MALE.findall(low))
+    return (female > male) - (male > female)
 
 
 def content_words(text: str) -> set[str]:
@@ -68,23 +81,26 @@ def name_features(surface: str, name: str) -> tuple[float, float, float, float, 
     )
 
 
-def year_features(context_years: list[int], description: str) -> tuple[float, float, float, float]:
-    """(year_in_description, year_before_entity, years_after_entity, has_context_year).
+def year_features(context_years: list[int], description: str) -> tuple[float, float, float, float, float]:
+    """(year_in_description, year_before_entity, years_after_entity, age_at_context_year,
+    has_context_year).
 
     `year_before_entity`: a context year precedes every year of the entity (not born yet);
     `years_after_entity`: how far the latest context year lies after the entity's last year,
-    in centuries, clipped to [0, 1].
+    in centuries, clipped to [0, 1]; `age_at_context_year`: the earliest context year minus the
+    entity's first year (≈ its age then), in centuries, clipped to [0, 1].
     """
     if not context_years:
-        return 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0
     ent = years(description)
     if not ent:
-        return 0.0, 0.0, 0.0, 1.0
+        return 0.0, 0.0, 0.0, 0.0, 1.0
     lo, hi = min(ent), max(ent)
     return (
         float(any(y in ent for y in context_years)),
         float(min(context_years) < lo),
         min(max(max(context_years) - hi, 0) / 100.0, 1.0),
+        min(max(min(context_years) - lo, 0) / 100.0, 1.0),
         1.0,
     )
 
@@ -94,6 +110,7 @@ def pair_features(
     surface: str,
     context_words: set[str],
     context_years: list[int],
+    context_gender: int,
     name: str,
     description: str,
     prior: float,
@@ -113,6 +130,7 @@ def pair_features(
         min(math.log1p(len(description)) / 7.0, 1.0),
         overlap,
         *year_features(context_years, description),
+        float(context_gender * gender(description)),
         min(math.log1p(n_candidates) / 5.0, 1.0),
         float("prior" in sources),
         float("dense" in sources),

@@ -19,7 +19,7 @@ from kb.home import DEFAULT_KB, kb_dir, kb_path
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
-from linker.features import FEATURES, content_words, pair_features, years
+from linker.features import FEATURES, content_words, gender, pair_features, years
 from linker.mentions import spot
 from linker.reranker import Reranker
 
@@ -86,7 +86,8 @@ def featurize(
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = doc.text[: m.start] + " " + doc.text[m.end :]
-            cw, cy = content_words(context_text(rest, m)), years(rest)
+            window = context_text(rest, m)
+            cw, cy, cg = content_words(window), years(rest), gender(window)
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             for c, idx in enumerate(mc.idxs):
@@ -95,7 +96,7 @@ def featurize(
                 cvec[b, i, c] = v
                 cmask[b, i, c] = True
                 feats[b, i, c] = pair_features(
-                    surface=m.surface, context_words=cw, context_years=cy, name=ent.name,
+                    surface=m.surface, context_words=cw, context_years=cy, context_gender=cg, name=ent.name,
                     description=ent.description, prior=mc.priors[c], prior_rank=mc.prior_ranks[c],
                     dense_sim=float(v @ ctx[pos]), n_candidates=len(mc.ranked_pool),
                     sources=mc.sources[c],
@@ -118,7 +119,7 @@ class Linker:
     """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
 
     def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
-                 candidates: CandidateConfig = CandidateConfig(), nil_threshold: float | None = None,
+                 candidates: CandidateConfig | None = None, nil_threshold: float | None = None,
                  visual=None, joint: bool = True):
         if reranker.config.n_features != len(FEATURES):
             raise ConfigError(
@@ -129,6 +130,9 @@ class Linker:
         self.index = index
         self.encoder = encoder
         self.reranker = reranker
+        if candidates is None:  # the reduction the reranker was trained with
+            candidates = CandidateConfig(keep_prior=reranker.config.keep_prior,
+                                         keep_context=reranker.config.keep_context)
         self.generator = CandidateGenerator(kb, index, candidates)
         self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
         self.visual = visual  # links faces in images; None: text only

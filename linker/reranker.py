@@ -36,6 +36,8 @@ class RerankerConfig:
     nil_threshold: float = float("-inf")
     feature_names: tuple[str, ...] = ()
     text_model: str = ""
+    keep_prior: int | None = 4  # candidate reduction the model was trained with (None: all 30)
+    keep_context: int = 3
 
 
 class Reranker(nn.Module):

@@ -121,7 +121,8 @@ def train_reranker(
     train = _chunks(kb, generator, encoder, read_labelled(train_path, limit), chunk, progress, "featurize train")
     dev = _chunks(kb, generator, encoder, read_labelled(dev_path, limit), chunk, progress, "featurize dev")
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
-                         text_model=getattr(encoder, "model_id", ""))
+                         text_model=getattr(encoder, "model_id", ""),
+                         keep_prior=candidates.keep_prior, keep_context=candidates.keep_context)
     model = Reranker(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)

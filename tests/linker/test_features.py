@@ -1,4 +1,4 @@
-from linker.features import FEATURES, content_words, name_features, pair_features, year_features, years
+from linker.features import FEATURES, content_words, gender, name_features, pair_features, year_features, years
 
 
 def test_name_features_exact_and_surname():
@@ -14,19 +14,27 @@ def test_name_features_exact_and_surname():
 
 def test_year_features():
     desc = "Sex: male. Birth: 1940, Ryan. Occupation: actor."
-    assert year_features([1976], desc) == (0.0, 0.0, 0.36, 1.0)
+    assert year_features([1976], desc) == (0.0, 0.0, 0.36, 0.36, 1.0)
     assert year_features([1940], desc)[0] == 1.0
     assert year_features([1930], desc)[1] == 1.0  # before the entity's first year
     assert year_features([2040], desc)[2] == 1.0
-    assert year_features([], desc) == (0.0, 0.0, 0.0, 0.0)
+    assert year_features([], desc) == (0.0, 0.0, 0.0, 0.0, 0.0)
     assert years("born 1979 in 2001, not 123 or 30000") == [1979, 2001]
 
 
 def test_pair_features_shape_and_range():
-    f = pair_features(surface="Norris", context_words=content_words("in 1976 karate"), context_years=[1976],
+    f = pair_features(surface="Norris", context_words=content_words("in 1976 karate"), context_years=[1976], context_gender=-1,
                       name="Chuck Norris", description="Birth: 1940. Occupation: actor, karate",
                       prior=0.25, prior_rank=0, dense_sim=0.3, n_candidates=4, sources=frozenset({"prior"}))
     assert len(f) == len(FEATURES)
     assert all(-1.0 <= x <= 1.0 for x in f)
     assert f[FEATURES.index("context_overlap")] == 1.0
     assert f[FEATURES.index("from_prior")] == 1.0 and f[FEATURES.index("from_dense")] == 0.0
+    assert f[FEATURES.index("gender_agreement")] == 0.0  # the description says nothing of gender
+
+
+def test_gender():
+    assert gender("Sex: female. Occupation: actor") == 1
+    assert gender("Sex: male. Occupation: actor") == -1
+    assert gender("Mrs Augusta Baldwin") == 1 and gender("Sir Walter") == -1
+    assert gender("Norris in 1976") == 0
