@@ -74,7 +74,7 @@ def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
     from indexer.faces import load_face_index
 
     vl = VisualLinker(kb, load_face_index(kb, kb_dir, encoder.model_id), encoder)
-    tp = predicted = gold = 0
+    tp = predicted = gold = unknown = unknown_nil = 0
     rows = []
     for n, line in enumerate(probes.read_text().splitlines()):
         rec = json.loads(line)
@@ -84,6 +84,9 @@ def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
         for f in faces:
             predicted += f.entity is not None
             tp += f.entity in truth
+            if not truth:  # a probe of nobody known: every face should be NIL
+                unknown += 1
+                unknown_nil += f.entity is None
         rows.append({"image": Path(rec["image"]).name, "gold": sorted(truth),
                      "pred": [f.entity for f in faces],
                      "distance": [round(f.candidates[0].features[0], 3) if f.candidates else None for f in faces],
@@ -91,7 +94,8 @@ def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
     p = tp / predicted if predicted else 0.0
     r = tp / gold if gold else 0.0
     return {"model_id": encoder.model_id, "threshold": round(vl.threshold, 4), "precision": round(p, 4),
-            "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4), "probes": rows}
+            "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
+            "unknown_faces": unknown, "unknown_faces_nil": unknown_nil, "probes": rows}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
            }}
     write_json(results_dir() / "faces.json", out)
     for name, r in out["encoders"].items():
-        print(f"{name}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} (threshold {r['threshold']})")
+        print(f"{name}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f} (threshold {r['threshold']}), "
+              f"{r['unknown_faces_nil']}/{r['unknown_faces']} unknown faces NIL")
 
 
 if __name__ == "__main__":

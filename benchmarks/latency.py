@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=int, default=256, help="documents per batch size")
     ap.add_argument("--per-length", type=int, default=20, help="documents per length (at most)")
     ap.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
+    ap.add_argument("--out", default=None, help="JSON file (default: latency.json in the results folder)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from linker.train import read_labelled
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
-    path = write_json(results_dir() / "latency.json", result)
+    path = write_json(args.out or results_dir() / "latency.json", result)
     print(f"wrote {path}")
 
 
