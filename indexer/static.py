@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from tqdm import tqdm
 
-from kb.errors import ModelLoadError
+from kb.errors import ConfigError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,14 @@ def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike, progress: 
 def load_context_encoder(model_id: str, kb, kb_dir: str | os.PathLike, progress: bool = False):
     """The context encoder named `model_id`: `static:<transformer>` is the KB's distilled
     encoder (distilled now if the KB has none yet); anything else is a text encoder id."""
-    from indexer.text import load_text_encoder
+    from indexer.text import HASHING_ID, load_text_encoder
 
     if not model_id.startswith(STATIC_PREFIX):
         return load_text_encoder(model_id)
     base = model_id[len(STATIC_PREFIX):]
+    if base.startswith(HASHING_ID):
+        raise ConfigError(f"the static context encoder distils a transformer; the index uses {base!r}: "
+                          "train with --context transformer")
     path = Path(kb_dir) / CONTEXT_FILE
     meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
     if meta.get("base_model_id") != base or meta.get("kb_checksum") != kb.checksum:

@@ -1,0 +1,90 @@
+"""CLI commands not covered elsewhere: train, link errors, demo."""
+import json
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import cli
+from cli import app
+from conftest import DATA, build_tiny_kb
+
+runner = CliRunner()
+
+
+def run_main(monkeypatch, capsys, *args):
+    """Run `cli.main` (which turns LinkerErrors into one line + exit 2); returns (code, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["mmel", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    return exc.value.code, capsys.readouterr().err
+
+
+@pytest.fixture
+def home(tmp_path):
+    build_tiny_kb(tmp_path / "kbs" / "default")
+    res = runner.invoke(app, ["kb", "index", "--home", str(tmp_path), "--text-model", "hashing", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return tmp_path
+
+
+def _labelled(path, n=12):
+    docs = [{"id": str(i), "text": f"{name} spoke in Berlin.",
+             "mentions": [{"start": 0, "end": len(name), "qid": qid}]}
+            for i, (name, qid) in enumerate([("Merkel", "Q567"), ("Obama", "Q76"), ("Paris", "Q90")] * (n // 3))]
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def test_train_then_link(home, tmp_path):
+    data = _labelled(tmp_path / "train.jsonl")
+    res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data),
+                              "--epochs", "2", "--context", "transformer", "--keep", "all", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["best_epoch"] in (1, 2) and 0.0 <= report["dev_hits_at_1"] <= 1.0
+    assert (home / "models" / "reranker.safetensors").is_file()
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"id": "d", "text": "Merkel spoke in Berlin.", "mentions": [{"start": 0, "end": 6}]}))
+    res = runner.invoke(app, ["link", str(doc), "--home", str(home)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["mentions"][0]["surface"] == "Merkel" and out["mentions"][0]["candidates"]
+
+
+def test_train_rejects_bad_options(home, tmp_path, monkeypatch, capsys):
+    data = _labelled(tmp_path / "train.jsonl")
+    code, err = run_main(monkeypatch, capsys, "train", "--home", str(home), "--train", str(data),
+                         "--dev", str(data), "--keep", "four")
+    assert code == 2 and "'four'" in err and "Traceback" not in err
+    code, err = run_main(monkeypatch, capsys, "train", "--home", str(home), "--train", str(data),
+                         "--dev", str(data))  # static context over a hashing index
+    assert code == 2 and "--context transformer" in err
+
+
+def test_link_errors_are_one_line(home, tmp_path, monkeypatch, capsys):
+    code, err = run_main(monkeypatch, capsys, "link", str(tmp_path / "nope.json"), "--home", str(home))
+    assert code == 2 and "nope.json does not exist" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"text": "abc", "mentions": [{"start": 1, "end": 99}]}')
+    code, err = run_main(monkeypatch, capsys, "link", str(bad), "--home", str(home))
+    assert code == 2 and "[1, 99)" in err
+    good = tmp_path / "good.json"
+    good.write_text('{"text": "abc"}')
+    code, err = run_main(monkeypatch, capsys, "link", str(good), "--home", str(home), "--kb", "../x")
+    assert code == 2 and "invalid KB name" in err
+
+
+def test_help_texts():
+    for cmd in (["train", "--help"], ["link", "--help"], ["demo", "--help"], ["--help"]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 0 and "Usage" in res.output
+
+
+@pytest.mark.slow
+def test_demo_links_text_and_face(tmp_path):
+    res = runner.invoke(app, ["demo", "--home", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [f["entity"] for f in out["faces"]] == ["Eileen Collins", None]  # her face; the patch is unknown
+    assert any(m["surface"] == "Collins" for m in out["mentions"])
