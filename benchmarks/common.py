@@ -98,3 +98,15 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     if proc.returncode:
         raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out}
+
+
+def earlier_rows(previous: Path, key: str, size: str, measured: set) -> list[dict]:
+    """Rows `previous[key]` of an earlier result whose `size` was not measured now (so a quick
+    run keeps the large sizes of a full one), each marked with the revision and date it was
+    measured at."""
+    if not previous.is_file():
+        return []
+    old = json.loads(previous.read_text())
+    m = old.get("machine", {})
+    when = {"from_revision": m.get("git_revision"), "from_date": m.get("date")}
+    return [{**r, **{k: r.get(k) or v for k, v in when.items()}} for r in old.get(key, []) if r[size] not in measured]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import DATA, machine, results_dir  # noqa: E402
+from benchmarks.common import DATA, earlier_rows, machine, results_dir  # noqa: E402
 
 
 def bench_text(n: int) -> dict:
@@ -127,16 +127,6 @@ def bench_faces() -> dict:
             "images_per_cpu_s": round(len(paths) / (time.process_time() - cpu), 2)}
 
 
-def kept_rows(previous: Path, measured: set[int]) -> list[dict]:
-    """Dense rows of an earlier result for sizes not measured now (a quick run keeps the 1M
-    rows), each marked with the revision and date it was measured at."""
-    if not previous.is_file():
-        return []
-    old = json.loads(previous.read_text())
-    when = {"from_revision": old["machine"].get("git_revision"), "from_date": old["machine"].get("date")}
-    return [{**r, **{k: r.get(k) or v for k, v in when.items()}} for r in old.get("dense", []) if r["n"] not in measured]
-
-
 def markdown(res: dict) -> str:
     lines = [f"Indexer benchmark, {res['machine']['cpu_count']} CPUs, torch {res['machine']['torch']}, "
              f"faiss {res['machine']['faiss']}, rev {res['machine']['git_revision'][:8]}", ""]
@@ -185,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         res["dense"] += bench_dense(n, args.dim, kinds, args.queries, args.latency_queries)
     res["machine"]["load_average_at_end"] = os.getloadavg()
     out = results_dir()
-    res["dense"] += kept_rows(out / "index.json", {r["n"] for r in res["dense"]})
+    res["dense"] += earlier_rows(out / "index.json", "dense", "n", {r["n"] for r in res["dense"]})
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.json").write_text(json.dumps(res, indent=2) + "\n")
     table = markdown(res)

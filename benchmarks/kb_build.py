@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import DATA, WORK, machine, results_dir, run_measured  # noqa: E402
+from benchmarks.common import DATA, WORK, earlier_rows, machine, results_dir, run_measured  # noqa: E402
 
 SAMPLE = DATA / "wiki" / "enwiki-sample.xml.bz2"
 
@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(row), flush=True)
     report["summary"] = summarise(report["runs"])
     out = results_dir()
+    # a --quick run keeps the large-dump rows of an earlier full run (marked with their revision)
+    report["runs"] += earlier_rows(out / "kb_build.json", "runs", "input", {label for label, _ in inputs})
     out.mkdir(parents=True, exist_ok=True)
     (out / "kb_build.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "kb_build.md").write_text(markdown(report))
@@ -161,8 +163,9 @@ def markdown(report: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["runs"]:
+        earlier = f" (rev {r['from_revision'][:8]})" if r.get("from_revision") else ""
         lines.append(
-            f"| {r['input']} | {r['tool']} | {r['workers']} | {r['mb']} | {r['wall_s']} | {r['cpu_s']} | "
+            f"| {r['input']}{earlier} | {r['tool']} | {r['workers']} | {r['mb']} | {r['wall_s']} | {r['cpu_s']} | "
             f"{r['mb_per_s']} | {r['mb_per_cpu_s']} | {r.get('pages_per_s', '')} | {r['peak_rss_mb']} |"
         )
     lines += ["", f"git {report['machine']['git_revision'][:10]}, {report['machine']['cpu_count']} CPUs, "

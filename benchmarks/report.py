@@ -162,7 +162,8 @@ def section_scale(items: dict[str, dict]) -> list[str]:
     for r in items.values():
         lines += table(["entities", "build wall s", "CPU s", "entities/s", "peak RSS MB", "SQLite MB",
                         "bytes/entity", "priors"],
-                       [[f"{b['entities']:,}", b["wall_s"], b["cpu_s"], b["entities_per_s"], b["peak_rss_mb"],
+                       [[f"{b['entities']:,}" + (f" (rev {b['from_revision'][:8]})" if b.get("from_revision") else ""),
+                         b["wall_s"], b["cpu_s"], b["entities_per_s"], b["peak_rss_mb"],
                          b["sqlite_mb"], b["bytes_per_entity"], b.get("stats", {}).get("priors", "–")]
                         for b in r.get("kb_build", [])])
         if "text_encode" in r:
@@ -338,7 +339,7 @@ def render(folder: str | Path | None = None, out: str | Path | None = None, with
         lines.append("")
         try:
             lines += fn(items) if fn else [f"(no renderer; see `{s}.json`)" for s in items]
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except Exception as exc:  # one malformed result must not stop the report
             log.warning("could not render %s: %r", key, exc)
             lines.append(f"(could not render: {exc!r})")
     text = "\n".join(lines) + "\n"

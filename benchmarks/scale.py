@@ -11,7 +11,7 @@
 Writes `scale.json` in the results folder; the report (`run.py report`) combines it with
 `index.json` and `kb_build.json` into the scale note of RESULTS.md.
 
-    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--encode 500]
+    python benchmarks/scale.py [--sizes 10000,100000,1000000] [--encode 500]   # a run keeps the earlier rows of sizes it did not measure
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import WORK, machine, results_dir, run_measured, write_json  # noqa: E402
+from benchmarks.common import WORK, earlier_rows, machine, results_dir, run_measured, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.scale")
 BUILD = """
@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         result["kb_build"].append(bench_build(n))
     if args.encode:
         result["text_encode"] = bench_encode(args.encode)
-    path = write_json(results_dir() / "scale.json", result)
+    path = results_dir() / "scale.json"
+    result["kb_build"] += earlier_rows(path, "kb_build", "entities", {b["entities"] for b in result["kb_build"]})
+    result["kb_build"].sort(key=lambda b: b["entities"])
+    write_json(path, result)
     print(f"wrote {path}")
 
 

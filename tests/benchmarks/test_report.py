@@ -81,3 +81,13 @@ def test_report_without_results_says_so(tmp_path: Path) -> None:
     text = out.read_text()
     assert out == tmp_path / "RESULTS.md" and "No scale results yet" in text
     assert not list(folder.glob("*.png"))
+
+
+def test_earlier_rows_keep_sizes_not_measured_now(tmp_path: Path) -> None:
+    from benchmarks.common import earlier_rows
+
+    old = tmp_path / "scale.json"
+    old.write_text(json.dumps({"machine": MACHINE, "kb_build": [{"entities": 10_000}, {"entities": 1_000_000}]}))
+    kept = earlier_rows(old, "kb_build", "entities", {10_000})
+    assert kept == [{"entities": 1_000_000, "from_revision": MACHINE["git_revision"], "from_date": MACHINE["date"]}]
+    assert earlier_rows(tmp_path / "missing.json", "kb_build", "entities", set()) == []
