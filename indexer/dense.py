@@ -212,16 +212,7 @@ class DenseIndex:
     def load(cls, directory: str | os.PathLike, name: str, expect: dict | None = None) -> DenseIndex:
         """Read an index saved by `save`; raise `IndexMismatchError` if a manifest value in
         `expect` (e.g. ``{"kb_checksum": ..., "model_id": ...}``) differs."""
-        directory = Path(directory)
-        path, mpath = directory / f"{name}.faiss", directory / f"{name}.json"
-        if not path.is_file() or not mpath.is_file():
-            raise KBError(f"no {name} index in {directory}: build it with `mmel kb index`")
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        check_manifest(manifest, expect or {}, what=f"{name} index in {directory}")
-        if manifest.get("bytes") not in (None, path.stat().st_size):
-            raise IndexMismatchError(
-                f"{path} does not match its manifest {mpath.name} (interrupted write?): rebuild it with `mmel kb index`"
-            )
+        path, manifest = read_checked(directory, name, expect, f"{name} index", "build it with `mmel kb index`")
         index = faiss.read_index(str(path))
         inner = faiss.extract_index_ivf(index) if manifest["kind"] == "ivfpq" else None
         params = manifest.get("params", {})
@@ -231,6 +222,21 @@ class DenseIndex:
             h = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
             h.hnsw.efSearch = params.get("efSearch", HNSW_EF_SEARCH)
         return cls(index, manifest["kind"], manifest["metric"], manifest)
+
+
+def read_checked(directory: str | os.PathLike, name: str, expect: dict | None, what: str,
+                 hint: str) -> tuple[Path, dict]:
+    """`<name>.faiss` and its manifest `<name>.json`, checked against `expect` (see
+    `check_manifest`) and against the index file's size (an interrupted write)."""
+    directory = Path(directory)
+    path, mpath = directory / f"{name}.faiss", directory / f"{name}.json"
+    if not path.is_file() or not mpath.is_file():
+        raise KBError(f"no {what} in {directory}: {hint}")
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    check_manifest(manifest, expect or {}, what=f"{what} in {directory}")
+    if manifest.get("bytes") not in (None, path.stat().st_size):
+        raise IndexMismatchError(f"{path} does not match its manifest {mpath.name} (interrupted write?): {hint}")
+    return path, manifest
 
 
 def check_manifest(manifest: dict, expect: dict, what: str) -> None:

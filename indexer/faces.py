@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from indexer.dense import FORMAT_VERSION, atomic_write, check_manifest
-from kb.errors import InputError, KBError, ModelLoadError
+from indexer.dense import FORMAT_VERSION, atomic_write, read_checked
+from kb.errors import InputError, ModelLoadError
 
 if TYPE_CHECKING:
     from kb.store import KnowledgeBase
@@ -233,14 +233,8 @@ class FaceIndex:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, expect: dict | None = None) -> FaceIndex:
-        directory = Path(directory)
-        path, mpath = directory / f"{FACE_INDEX}.faiss", directory / f"{FACE_INDEX}.json"
-        if not path.is_file() or not mpath.is_file():
-            raise KBError(f"no face index in {directory}: add faces with `mmel kb add-faces`")
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        check_manifest(manifest, expect or {}, what=f"face index in {directory}")
-        if manifest.get("bytes") not in (None, path.stat().st_size):
-            raise KBError(f"{path} does not match its manifest (interrupted write?): rerun `mmel kb add-faces --rebuild`")
+        path, manifest = read_checked(directory, FACE_INDEX, expect, "face index",
+                                      "add faces with `mmel kb add-faces` (--rebuild to start afresh)")
         return cls(manifest["dim"], manifest, faiss.read_index(str(path)))
 
 

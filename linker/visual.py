@@ -46,7 +46,7 @@ from indexer.faces import (
 )
 from kb.errors import IndexMismatchError, InputError, ModelLoadError
 from kb.store import KnowledgeBase
-from kb.types import Candidate, Document, FaceMention, Link, TextMention
+from kb.types import Candidate, Document, FaceMention, Link
 from linker.ot import joint_rescore, structure_from_embeddings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,3 @@
-import numpy as np
 
 from kb.types import Document, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, _is_part
