@@ -130,7 +130,7 @@ def kb_add_faces(
     """
     from indexer.faces import build_face_index
     from kb.store import KnowledgeBase
-    from linker.visual import load_face_encoder
+    from indexer.faces import load_face_encoder
 
     store = KnowledgeBase(kb_path(home, kb))
     _print_json(build_face_index(
@@ -200,8 +200,8 @@ def train_faces(
     gallery. Use it with `mmel kb add-faces --face-model DIR`; linking then uses it too.
     """
     from kb.home import resolve_home
-    from linker.face_model import FaceTransformerConfig
-    from linker.visual import train_faces as train
+    from indexer.face_model import FaceTransformerConfig
+    from indexer.face_transformer import train_faces as train
 
     config = FaceTransformerConfig(image_size=32, layers=1, dim=32, heads=2) if tiny else None
     out = out or resolve_home(home) / "models" / "face-transformer"

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from indexer.faces import DlibFaceEncoder
-    from linker.visual import TransformerFaceEncoder, train_faces
+    from indexer.face_transformer import TransformerFaceEncoder, train_faces
 
     work = WORK / "faces"
     work.mkdir(parents=True, exist_ok=True)

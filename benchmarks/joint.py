@@ -177,7 +177,8 @@ def evaluate(kb_file: Path, face_model: Path | None) -> dict:
     from kb.types import Document, ImageRef, TextMention
     from linker.pipeline import Linker
     from linker.reranker import Reranker
-    from linker.visual import VisualLinker, load_face_encoder
+    from indexer.faces import load_face_encoder
+    from linker.visual import VisualLinker
 
     torch.manual_seed(0)
     kb = KnowledgeBase(kb_file)
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {"machine": machine(), "set": describe(), "encoders": {}}
     encoders = {"dlib": None}
     if args.face_transformer:
-        from linker.visual import train_faces
+        from indexer.face_transformer import train_faces
 
         ft = OUT / "models" / "face-transformer"
         if not (ft / "calibration.json").is_file():

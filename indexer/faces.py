@@ -158,11 +158,18 @@ class DlibFaceEncoder:
         return out
 
 
-def load_face_encoder(model: str | None = None) -> FaceEncoder:
-    """A face encoder by id; only dlib's is available now (None or its model id)."""
-    if model in (None, "dlib", DlibFaceEncoder.model_id):
+def load_face_encoder(model: str | os.PathLike | None = None) -> FaceEncoder:
+    """`None`/'dlib' → dlib's ResNet encoder; a folder written by `mmel train-faces` → the
+    paper's face transformer (`indexer.face_transformer`)."""
+    if model is None or str(model) in ("dlib", DlibFaceEncoder.model_id):
         return DlibFaceEncoder()
-    raise ModelLoadError(f"unknown face model {model!r}: choose 'dlib' ({DlibFaceEncoder.model_id})")
+    if Path(model).is_dir():
+        from indexer.face_transformer import TransformerFaceEncoder
+
+        return TransformerFaceEncoder(model)
+    raise ModelLoadError(
+        f"unknown face model {str(model)!r}: choose 'dlib' or a folder trained with `mmel train-faces`"
+    )
 
 
 # -- the face index ---------------------------------------------------------------------------

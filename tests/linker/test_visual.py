@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from kb.errors import IndexMismatchError, InputError
 from kb.types import Candidate, Document, FaceMention, ImageRef, Link, TextMention
-from linker.visual import VisualLinker, calibrate_threshold, face_posterior, face_score
+from indexer.face_transformer import calibrate_threshold
+from linker.visual import VisualLinker, face_posterior, face_score
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 GALLERY = (DATA / "faces" / "gallery").resolve()
@@ -232,7 +233,8 @@ def test_train_faces_cli_and_transformer_index(tmp_path):
     """Train a tiny face transformer, index the KB with it, and link with the matching encoder."""
     from cli import app
     from kb.store import KnowledgeBase
-    from linker.visual import TransformerFaceEncoder, load_face_encoder
+    from indexer.face_transformer import TransformerFaceEncoder
+    from indexer.faces import load_face_encoder
 
     home = tmp_path / "home"
     kb_dir = _build_home(home)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kb.errors import ConfigError, InputError, ModelLoadError
-from linker.face_model import (
+from indexer.face_model import (
     FaceTransformer,
     FaceTransformerConfig,
     embed_crops,
