@@ -307,6 +307,10 @@ def build_text_index(
          "build_seconds": round(time.time() - started, 2)},
     )
     log.info("text index: %d entities, %s, %.1f entities/s", row, index.kind, row / max(encode_s, 1e-9))
+    if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
+        from indexer.static import build_context_encoder  # fast context encoder now, not at link time
+
+        build_context_encoder(kb, encoder, kb_dir, progress=progress)
     return index.manifest
 
 
