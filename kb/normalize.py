@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACE = re.compile(r"\s+")
 _EDGE = " \t\n\"'“”‘’«»()[]{},;:!?"
@@ -18,6 +19,7 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1 << 17)
 def mention_key(surface: str) -> str:
     """The lookup key of a surface string: folded, case-folded, single-spaced, edge punctuation off."""
     key = _SPACE.sub(" ", fold(surface).casefold()).strip(_EDGE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -67,32 +68,48 @@ def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(mention_key(text)) if w not in _STOP and not w.isdigit()}
 
 
+@lru_cache(maxsize=1 << 16)
+def _name_keys(name: str) -> tuple[str, str, str | None, frozenset[str]]:
+    """(full key, base-name key, surname key, name tokens) of an entity name, cached."""
+    full = mention_key(name)
+    sur = surname(name)
+    return (full, mention_key(base_name(name)), mention_key(sur) if sur else None,
+            frozenset(full.replace(",", " ").split()))
+
+
+@lru_cache(maxsize=1 << 16)
+def _description_profile(name: str, description: str) -> tuple[frozenset[str], tuple[int, ...], int]:
+    """(content words of name + description, years, gender) of an entity, cached."""
+    return frozenset(content_words(description) | content_words(name)), tuple(years(description)), gender(description)
+
+
 def name_features(surface: str, name: str) -> tuple[float, float, float, float, float]:
     """(exact_name, surname_match, tokens_in_name, fuzzy_ratio, token_set_ratio)."""
-    s, full, base = mention_key(surface), mention_key(name), mention_key(base_name(name))
-    sur = surname(name)
-    s_tokens, n_tokens = set(s.split()), set(full.replace(",", " ").split())
+    s = mention_key(surface)
+    full, base, sur, n_tokens = _name_keys(name)
+    s_tokens = set(s.split())
     return (
         float(s in (full, base)),
-        float(sur is not None and s == mention_key(sur)),
+        float(sur is not None and s == sur),
         len(s_tokens & n_tokens) / max(len(s_tokens), 1),
         fuzz.ratio(s, base) / 100.0,
         fuzz.token_set_ratio(s, full) / 100.0,
     )
 
 
-def year_features(context_years: list[int], description: str) -> tuple[float, float, float, float, float]:
+def year_features(context_years: list[int], entity_years: str | tuple[int, ...]) -> tuple[float, float, float, float, float]:
     """(year_in_description, year_before_entity, years_after_entity, age_at_context_year,
     has_context_year).
 
     `year_before_entity`: a context year precedes every year of the entity (not born yet);
     `years_after_entity`: how far the latest context year lies after the entity's last year,
     in centuries, clipped to [0, 1]; `age_at_context_year`: the earliest context year minus the
-    entity's first year (≈ its age then), in centuries, clipped to [0, 1].
+    entity's first year (≈ its age then), in centuries, clipped to [0, 1]. `entity_years`: the
+    entity's description, or the years already read from it.
     """
     if not context_years:
         return 0.0, 0.0, 0.0, 0.0, 0.0
-    ent = years(description)
+    ent = years(entity_years) if isinstance(entity_years, str) else entity_years
     if not ent:
         return 0.0, 0.0, 0.0, 0.0, 1.0
     lo, hi = min(ent), max(ent)
@@ -120,7 +137,7 @@ def pair_features(
     sources: frozenset[str],
 ) -> list[float]:
     """The feature vector (ordered as `FEATURES`) for one mention–candidate pair."""
-    desc_words = content_words(description) | content_words(name)
+    desc_words, desc_years, desc_gender = _description_profile(name, description)
     overlap = len(context_words & desc_words) / max(len(context_words), 1) if context_words else 0.0
     return [
         prior,
@@ -129,8 +146,8 @@ def pair_features(
         *name_features(surface, name),
         min(math.log1p(len(description)) / 7.0, 1.0),
         overlap,
-        *year_features(context_years, description),
-        float(context_gender * gender(description)),
+        *year_features(context_years, desc_years),
+        float(context_gender * desc_gender),
         min(math.log1p(n_candidates) / 5.0, 1.0),
         float("prior" in sources),
         float("dense" in sources),

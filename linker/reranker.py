@@ -78,8 +78,10 @@ class Reranker(nn.Module):
             q = scores.softmax(-1) * cand_mask
             ebar = torch.einsum("bjc,bjcd->bjd", q, cands)
             # g_i(e) = Σ_j Σ_k α_ijk e^T diag(r_k) ē_j
-            rel_ebar = ebar.unsqueeze(2) * self.relation  # (B,M,K,D): diag(r_k) ē_j
-            g = torch.einsum("bicd,bjkd,bijk->bic", cands, rel_ebar, alpha) / others
+            # g_i(e) = e · w_i with w_i = Σ_j Σ_k α_ijk diag(r_k) ē_j  (B,M,D): no (B,M,C,M,K) tensor
+            rel_ebar = (ebar.unsqueeze(2) * self.relation).flatten(1, 2)  # (B, M·K, D): diag(r_k) ē_j
+            w = torch.bmm(alpha.flatten(2), rel_ebar) / others
+            g = torch.einsum("bicd,bid->bic", cands, w)
             scores = (local + self.coherence * g).masked_fill(~cand_mask, neg)
         return scores
 
