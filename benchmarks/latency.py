@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=int, default=256, help="documents per batch size")
     ap.add_argument("--per-length", type=int, default=20, help="documents per length (at most)")
     ap.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads after loading (0: the library's choice, one per core)")
     ap.add_argument("--out", default=None, help="JSON file (default: latency.json in the results folder)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -149,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
 
     info = machine()
     linker, name, reranker = load_linker(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     docs = [d for d, _ in read_labelled(args.test)]
     list(linker.link_many(docs[:16]))  # warm-up: lazy loads outside the timing
     sizes = tuple(int(b) for b in args.batch_sizes.split(","))
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
                    "kb_entities": len(linker.kb), "text_model": linker.index.manifest.get("model_id"),
                    "index_kind": linker.index.manifest.get("kind"), "reranker": reranker,
                    "documents": args.test, "mentions": "gold spans (no detection)",
-                   "torch_threads": info["torch_threads"]},
+                   "torch_threads": torch.get_num_threads()},
         "by_batch_size": batch_rows, "by_length": length_rows,
         "single_doc_latencies_ms": [round(x, 3) for x in single_ms],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -63,6 +63,12 @@ def _f(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, (int, float)) else "–"
 
 
+def _load(obj: dict, when: str) -> str:
+    """The 1-minute load average recorded at the start or end of a run."""
+    value = obj.get("machine", {}).get(f"load_average_at_{when}")
+    return _f(value[0], 1) if isinstance(value, list) and value else "–"
+
+
 def table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -100,7 +106,9 @@ def section_latency(items: dict[str, dict]) -> list[str]:
         c = r.get("config", {})
         lines += [f"`{stem}`: KB {c.get('kb_name')} ({c.get('kb_entities')} entities, {c.get('text_model')}, "
                   f"{c.get('index_kind')} index), reranker {c.get('reranker')}, {c.get('mentions')}, "
-                  f"{c.get('torch_threads')} torch threads, peak RSS {r.get('peak_rss_mb')} MB.", ""]
+                  f"{c.get('torch_threads')} torch threads, peak RSS {r.get('peak_rss_mb')} MB, load average "
+                  f"{_load(r, 'start')} at start, {_load(r, 'end')} at end (2 cores: above 2 means other work "
+                  "was competing).", ""]
         lines += table(["batch size", "documents", "mentions/s", "documents/s", "batch p50 ms", "batch p95 ms",
                          "batch p99 ms"],
                        [[b["batch_size"], b["documents"], b["mentions_per_second"], b["docs_per_second"],
@@ -166,11 +174,10 @@ def section_scale(items: dict[str, dict]) -> list[str]:
                          b["wall_s"], b["cpu_s"], b["entities_per_s"], b["peak_rss_mb"],
                          b["sqlite_mb"], b["bytes_per_entity"], b.get("stats", {}).get("priors", "–")]
                         for b in r.get("kb_build", [])])
-        if "text_encode" in r:
-            t = r["text_encode"]
-            lines += ["", f"Text encoding ({t['model']}, {t['entities']} synthetic `name: description`, "
-                      f"{t['mean_chars']} chars on average): {t['entities_per_s']} entities/s "
-                      f"({t['entities_per_cpu_s']} per CPU-second)."]
+        for t in r.get("text_encode_runs", [r["text_encode"]] if "text_encode" in r else []):
+            lines += ["", f"Text encoding ({t['model']}, {t.get('torch_threads', '?')} torch threads, {t['entities']} "
+                      f"synthetic `name: description`, {t['mean_chars']} chars on average): {t['entities_per_s']} "
+                      f"entities/s ({t['entities_per_cpu_s']} per CPU-second)."]
     return lines
 
 
@@ -210,7 +217,8 @@ def scale_note(results: dict[str, dict]) -> list[str]:
         if "text_encode" in scale:
             t = scale["text_encode"]
             total["MiniLM entity encoding"] = n / t["entities_per_s"] / 3600
-            rows.append([f"Entity text encoding, {t['model'].split('/')[-1]} on CPU",
+            rows.append([f"Entity text encoding, {t['model'].split('/')[-1]} on CPU, "
+                         f"{t.get('torch_threads', '?')} torch thread(s)",
                          f"{t['entities_per_s']} entities/s ({t['entities_per_cpu_s']} per CPU-s, "
                          f"{t['entities']} entities)",
                          f"{total['MiniLM entity encoding']:.0f} h on this machine "
@@ -284,13 +292,18 @@ def plots(results: dict[str, dict], folder: Path) -> list[Path]:
     lat = {s: r for s, r in results.items() if kind(s, r) == "latency"}
     if lat:
         fig, (h, cdf) = plt.subplots(1, 2, figsize=(9, 3.5))
-        for stem, r in lat.items():
-            ms = np.sort(np.asarray(r.get("single_doc_latencies_ms", []), dtype=float))
-            if len(ms):
-                h.hist(ms, bins=40, alpha=0.6, label=stem)
-                cdf.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=stem)
-        h.set(xlabel="ms per document (batch size 1)", ylabel="documents", title="Latency histogram")
-        cdf.set(xlabel="ms per document", ylabel="share of documents", title="Latency CDF")
+        series = {s: np.sort(np.asarray(r.get("single_doc_latencies_ms", []), dtype=float)) for s, r in lat.items()}
+        series = {s: ms[ms > 0] for s, ms in series.items() if (ms > 0).any()}
+        if series:  # log-spaced bins shared by all runs: they can differ by orders of magnitude
+            lo = min(ms[0] for ms in series.values())
+            hi = max(ms[-1] for ms in series.values())
+            bins = np.logspace(np.log10(lo), np.log10(hi * 1.001), 40)
+            for stem, ms in series.items():
+                threads = lat[stem].get("config", {}).get("torch_threads", "?")
+                h.hist(ms, bins=bins, alpha=0.6, label=f"{stem} ({threads} threads)")
+                cdf.plot(ms, np.arange(1, len(ms) + 1) / len(ms), label=f"{stem} ({threads} threads)")
+        h.set(xscale="log", xlabel="ms per document (batch size 1)", ylabel="documents", title="Latency histogram")
+        cdf.set(xscale="log", xlabel="ms per document", ylabel="share of documents", title="Latency CDF")
         cdf.legend(fontsize=7)
         made.append(_save(fig, folder / "latency_distribution.png"))
         fig, ax = plt.subplots(figsize=(6, 4))

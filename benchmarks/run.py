@@ -196,10 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--full", action="store_true", help="the full (slow) version")
-        p.add_argument("rest", nargs=argparse.REMAINDER, help="further options for the benchmark module")
+        p.epilog = f"Other options go to benchmarks/{QUICK[name][0]}.py (see its --help)."
     sub.add_parser("all", help="the quick version of every benchmark but mel, then the report")
     sub.add_parser("report", help="regenerate RESULTS.md and the plots from the JSON results; runs nothing")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command not in QUICK:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.results:
         os.environ["MMEL_BENCH_RESULTS"] = str(Path(args.results).resolve())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         run_mel(args)
     elif args.command in QUICK:
         module, quick, full = QUICK[args.command]
-        _wrap(module, (full if args.full else quick) + list(args.rest))
+        _wrap(module, (full if args.full else quick) + rest)
     elif args.command == "all":
         for name, (module, quick, _) in QUICK.items():
             try:
