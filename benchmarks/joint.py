@@ -126,9 +126,12 @@ def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
     from kb.store import KnowledgeBase
     from linker.train import train_reranker as train
 
+    from linker.features import FEATURES
+
     model = out / "models" / "reranker"
-    if model.with_suffix(".json").is_file():
-        return model
+    cfg = model.with_suffix(".json")
+    if cfg.is_file() and json.loads(cfg.read_text()).get("n_features") == len(FEATURES):
+        return model  # cached, and trained on the features this version computes
     kb = KnowledgeBase(kb_file)
     index = load_text_index(kb, kb_file.parent)
     report = train(kb, index, load_text_encoder("hashing"), DATA / "wikimel" / "train.jsonl",
