@@ -148,6 +148,7 @@ def link(
     joint: Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")] = True,
     face_model: Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads (1 is fastest for linking on small machines).")] = 1,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -162,7 +163,7 @@ def link(
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
     link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size,
-              joint=joint, face_model=face_model, html=html)
+              joint=joint, face_model=face_model, html=html, threads=threads)
 
 
 @app.command("train")

@@ -106,11 +106,12 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
 
 def bench_mel(args) -> dict:
     from kb.home import kb_path
-    from linker.pipeline import Linker
+    from linker.pipeline import Linker, set_threads
     from linker.train import read_labelled
 
     home = Path(args.home)
     name = ensure_kb(Path(args.kb), home, args.text_model)
+    set_threads(args.threads)
     linker = Linker.load(home, name, args.model)
     data = read_labelled(args.test, args.limit)
     docs = [d for d, _ in data]
@@ -138,7 +139,7 @@ def bench_mel(args) -> dict:
         },
         "config": {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
                    "kb_name": name, "model": str(args.model or "default"),
-                   "batch_size": args.batch_size, "limit": args.limit,
+                   "batch_size": args.batch_size, "threads": args.threads, "limit": args.limit,
                    "kb_entities": len(linker.kb), "text_model": linker.index.manifest.get("model_id")},
     }
 
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     mel.add_argument("--model", default=None, help="reranker path (default: bundled)")
     mel.add_argument("--text-model", default=None, help="text encoder for a new index")
     mel.add_argument("--batch-size", type=int, default=64)
+    mel.add_argument("--threads", type=int, default=1, help="torch/FAISS threads (1: fastest for linking here)")
     mel.add_argument("--limit", type=int, default=None, help="only the first N documents")
     mel.add_argument("--latency-docs", type=int, default=200, help="documents linked one by one for latency")
     helps = {

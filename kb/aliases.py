@@ -89,8 +89,9 @@ def derive(name: str) -> list[tuple[str, float]]:
     sur = surname(base)
     if sur:
         add(sur, SURNAME)
-        if " " in sur:  # "van Beethoven" → also "Beethoven"
+        if " " in sur:  # "van Beethoven" → also "Beethoven", "Ludwig Beethoven"
             add(sur.split()[-1], SURNAME)
+            add(f"{words[0]} {sur.split()[-1]}", FIRST_LAST)
         if len(words) > 2:
             add(f"{words[0]} {sur}", FIRST_LAST)
         # drop initials in the middle: "Myron V. George" → "Myron George"

@@ -20,7 +20,7 @@ FORMATS = ("json", "jsonl")
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
               home=None, kb: str = "default", model=None, batch_size: int = 64, joint: bool = True,
-              face_model=None, html: str | os.PathLike | None = None) -> int:
+              face_model=None, html: str | os.PathLike | None = None, threads: int = 1) -> int:
     """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None) and,
     if `html` is given, a self-contained HTML view of all documents to that file.
 
@@ -29,7 +29,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     streamed batch by batch.
     """
     from linker.html import HtmlView
-    from linker.pipeline import Linker
+    from linker.pipeline import Linker, set_threads
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -37,6 +37,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     first = next(docs, None)  # validate the input before loading models
     if first is None:
         raise InputError(f"input file {input} holds no documents")
+    set_threads(threads)
     linker = Linker.load(home, kb, model, face_model=face_model, joint=joint)
     stream = itertools.chain([first], docs)
     records, count = [], 0

@@ -10,6 +10,8 @@ For one mention with key `m` and context embedding `c`:
 3. unions: `dense_k` nearest entities to `c` in the FAISS text index; rapidfuzz matches over
    mention keys when `m` has no prior; and, for a mention that is part of a longer mention of the
    same document ("Powers" after "Stefanie Powers"), the longer mention's candidates.
+   A surface the KB does not know is looked up by its own strongest name variants first
+   ("Edwin Grant Conklin" → "Edwin Conklin"), then by fuzzy matching.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import TextMention
@@ -75,6 +78,16 @@ class CandidateGenerator:
         )
         return [h[0] for h in hits]
 
+    def _partial(self, surface: str) -> list[str]:
+        """For a surface longer than any name ("Edwin Grant Conklin", "Eric I of Saxe-Lauenburg"):
+        the strongest of its own name variants (first + last, regnal form, ...) that the KB knows."""
+        variants = sorted(alias_fn.derive(surface), key=lambda a: -a[1])
+        for weight in sorted({w for _, w in variants if w >= alias_fn.FIRST_LAST}, reverse=True):
+            keys = [k for a, w in variants if w == weight and (k := mention_key(a)) and self.kb.mention_stats(k)]
+            if keys:
+                return keys
+        return []
+
     def generate(
         self, docs_mentions: Sequence[Sequence[TextMention]], contexts: np.ndarray
     ) -> list[list[MentionCandidates]]:
@@ -99,7 +112,7 @@ class CandidateGenerator:
                             old = cands.get(idx, (0.0, None, set()))
                             cands[idx] = (max(old[0], p), old[1], old[2] | {"coref"})
                 if not priors[key]:
-                    for fk in self._fuzzy(key):
+                    for fk in self._partial(ms[i].surface) or self._fuzzy(key):
                         for idx, p in self.kb.prior_candidates(fk, cfg.top):
                             old = cands.get(idx, (0.0, None, set()))
                             cands[idx] = (old[0], old[1], old[2] | {"fuzzy"})

@@ -106,6 +106,20 @@ def featurize(
     return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands, ents)
 
 
+def set_threads(threads: int) -> None:
+    """Torch and FAISS threads for the whole process.
+
+    Linking runs many small operations, where intra-op threads mostly spin against each other
+    (and against other processes): one thread is the default for linking and serving.
+    """
+    import faiss
+
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
 def context_model_id(trained_with: str, index) -> str:
     """The context encoder to use with `index`: the kind the reranker was trained with
     (static or transformer) over the index's own transformer."""

@@ -32,6 +32,7 @@ from kb.errors import ConfigError, InputError, LinkerError
 from kb.types import Document
 from linker.document import document_record, parse_document
 from linker.html import render_html
+from linker.pipeline import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -256,19 +257,6 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
     return app
 
 
-def set_threads(threads: int) -> None:
-    """Threads per request for torch and FAISS (process-wide).
-
-    Requests already run in parallel on the server's thread pool; one thread each avoids
-    oversubscribing the cores (OpenMP threads spinning against each other).
-    """
-    import faiss
-    import torch
-
-    if threads < 1:
-        raise ConfigError(f"threads per request must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
 
 
 def serve(linker, host: str = "127.0.0.1", port: int = 8000, threads: int | None = 1, **kwargs) -> None:

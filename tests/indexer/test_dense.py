@@ -51,7 +51,7 @@ def test_ivfpq_recall():
 
 
 def test_auto_kind_by_size():
-    assert choose_kind(1000) == "flat"
+    assert choose_kind(1000) == "flat" and choose_kind(20_000) == "hnsw"
     assert choose_kind(500_000) == "hnsw"
     assert choose_kind(5_000_000) == "ivfpq"
 
