@@ -105,7 +105,6 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
 
 
 def bench_mel(args) -> dict:
-    from kb.home import kb_path
     from linker.pipeline import Linker, set_threads
     from linker.train import read_labelled
 

@@ -19,7 +19,6 @@ Everything here is a pure function: numpy arrays in, numpy arrays out, no I/O, n
 from __future__ import annotations
 
 import numpy as np
-import ot
 
 from kb.errors import InputError
 

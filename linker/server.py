@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from kb.errors import ConfigError, InputError, LinkerError
+from kb.errors import InputError, LinkerError
 from kb.types import Document
 from linker.document import document_record, parse_document
 from linker.html import render_html
