@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 import cli
 from cli import app
-from conftest import build_tiny_kb
+from tiny import build_tiny_kb
 
 runner = CliRunner()
 
