@@ -195,18 +195,9 @@ class DenseIndex:
 
     def save(self, directory: str | os.PathLike, name: str, manifest: dict | None = None) -> Path:
         """Write `<directory>/<name>.faiss` and `<name>.json` atomically; returns the index path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{name}.faiss"
-        atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
         self.manifest.update(manifest or {})
-        self.manifest.update(
-            format=FORMAT_VERSION, dim=self.dim, count=len(self), metric=self.metric, kind=self.kind,
-            bytes=path.stat().st_size, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        )
-        text = json.dumps(self.manifest, indent=2, ensure_ascii=False)
-        atomic_write(directory / f"{name}.json", lambda p: p.write_text(text, encoding="utf-8"))
-        return path
+        self.manifest.update(dim=self.dim, count=len(self), metric=self.metric, kind=self.kind)
+        return write_checked(self.index, directory, name, self.manifest)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, name: str, expect: dict | None = None) -> DenseIndex:
@@ -222,6 +213,20 @@ class DenseIndex:
             h = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
             h.hnsw.efSearch = params.get("efSearch", HNSW_EF_SEARCH)
         return cls(index, manifest["kind"], manifest["metric"], manifest)
+
+
+def write_checked(index: faiss.Index, directory: str | os.PathLike, name: str, manifest: dict) -> Path:
+    """Write `<name>.faiss` and its manifest `<name>.json` atomically (the twin of
+    `read_checked`); `manifest` gains the format version, the file's size and the time."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.faiss"
+    atomic_write(path, lambda p: faiss.write_index(index, str(p)))
+    manifest.update(format=FORMAT_VERSION, bytes=path.stat().st_size,
+                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    text = json.dumps(manifest, indent=2, ensure_ascii=False)
+    atomic_write(directory / f"{name}.json", lambda p: p.write_text(text, encoding="utf-8"))
+    return path
 
 
 def read_checked(directory: str | os.PathLike, name: str, expect: dict | None, what: str,

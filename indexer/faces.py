@@ -16,7 +16,6 @@ import importlib.util
 import json
 import logging
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -26,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from indexer.dense import FORMAT_VERSION, atomic_write, read_checked
+from indexer.dense import read_checked, write_checked
 from kb.errors import InputError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -224,19 +223,10 @@ class FaceIndex:
         return np.unique(self._owners)
 
     def save(self, directory: str | os.PathLike, manifest: dict | None = None) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{FACE_INDEX}.faiss"
-        atomic_write(path, lambda p: faiss.write_index(self.index, str(p)))
         self.manifest.update(manifest or {})
-        self.manifest.update(
-            format=FORMAT_VERSION, dim=self.dim, count=len(self), metric="l2", kind="flat",
-            entities=int(len(self.entities())), bytes=path.stat().st_size,
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        )
-        text = json.dumps(self.manifest, indent=1, ensure_ascii=False)
-        atomic_write(directory / f"{FACE_INDEX}.json", lambda p: p.write_text(text, encoding="utf-8"))
-        return path
+        self.manifest.update(dim=self.dim, count=len(self), metric="l2", kind="flat",
+                             entities=int(len(self.entities())))
+        return write_checked(self.index, directory, FACE_INDEX, self.manifest)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, expect: dict | None = None) -> FaceIndex:
