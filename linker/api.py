@@ -64,7 +64,7 @@ CONTEXT_ENCODERS = ("static", "transformer")
 
 
 def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, home=None,
-                kb: str = "default", context: str = "static", keep: str = "4+3",
+                kb: str = "default", context: str = "static", keep: str = "all",
                 progress: bool = True) -> dict:
     """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`.
 
