@@ -65,6 +65,21 @@ def parse_document(obj, where: str = "document", base: Path | None = None) -> Do
     return Document(id=doc_id, text=text, images=tuple(images), mentions=mentions)
 
 
+def iter_jsonl(path: str | os.PathLike, what: str = "input file") -> Iterator[tuple[str, object]]:
+    """`(path:line, parsed object)` for each non-blank line of a JSONL file, streamed; a line that
+    is not JSON raises `InputError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} {p} does not exist")
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield f"{p}:{lineno}", json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
 def read_documents(path: str | os.PathLike) -> Iterator[Document]:
     """Documents from a `.json` file (one object or a list) or a `.jsonl` file (streamed)."""
     p = Path(path)
@@ -72,26 +87,19 @@ def read_documents(path: str | os.PathLike) -> Iterator[Document]:
         raise InputError(f"input file {p} does not exist")
     base = p.resolve().parent
     with p.open(encoding="utf-8") as fh:
-        head = fh.read(1 << 16)
-        fh.seek(0)
-        stripped = head.lstrip()
-        if not stripped:
+        head = fh.read(1 << 16).lstrip()
+        if not head:
             raise InputError(f"input file {p} is empty")
-        if p.suffix == ".jsonl" or (stripped.startswith("{") and "\n{" in stripped.rstrip()):
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-                    yield parse_document(obj, f"{p}:{lineno}", base)
+        if not (p.suffix == ".jsonl" or (head.startswith("{") and "\n{" in head.rstrip())):
+            try:
+                obj = json.loads(head + fh.read())
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            for i, o in enumerate(obj if isinstance(obj, list) else [obj]):
+                yield parse_document(o, f"{p}[{i}]" if isinstance(obj, list) else str(p), base)
             return
-        try:
-            obj = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    for i, o in enumerate(obj if isinstance(obj, list) else [obj]):
-        yield parse_document(o, f"{p}[{i}]" if isinstance(obj, list) else str(p), base)
+    for where, obj in iter_jsonl(p):
+        yield parse_document(obj, where, base)
 
 
 def link_record(link: Link, top: int = 5) -> dict:

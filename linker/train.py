@@ -7,7 +7,6 @@ mentions (they become NIL) and choosing the score cut-off with the best accuracy
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -23,7 +22,7 @@ from kb.errors import InputError
 from kb.store import KnowledgeBase
 from kb.types import Document
 from linker.candidates import CandidateConfig, CandidateGenerator
-from linker.document import parse_document
+from linker.document import iter_jsonl, parse_document
 from linker.features import FEATURES
 from linker.pipeline import featurize
 from linker.reranker import Reranker, RerankerConfig
@@ -34,23 +33,15 @@ log = logging.getLogger(__name__)
 def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str]]]:
     """Documents with their gold spans and, per span, the gold entity id."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"labelled file {p} does not exist")
     out = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
-            mentions = obj.get("mentions") or []
-            if not all(isinstance(m, dict) and m.get("qid") for m in mentions):
-                raise InputError(f"{p}:{lineno}: every mention needs a gold 'qid'")
-            out.append((parse_document(obj, f"{p}:{lineno}"), [str(m["qid"]) for m in mentions]))
-            if limit and len(out) >= limit:
-                break
+    for where, obj in iter_jsonl(p, "labelled file"):
+        doc = parse_document(obj, where, p.resolve().parent)
+        mentions = obj["mentions"] if doc.mentions is not None else None
+        if not mentions or not all(m.get("qid") for m in mentions):
+            raise InputError(f"{where}: needs 'mentions' with a gold 'qid' in every mention")
+        out.append((doc, [str(m["qid"]) for m in mentions]))
+        if limit and len(out) >= limit:
+            break
     return out
 
 

@@ -52,3 +52,19 @@ def test_document_record_has_text_and_face_links():
                                   "candidates": [{"entity": "Q76", "name": "Barack Obama", "score": 1.5, "prior": 0.9}]}
     assert rec["faces"][0]["entity"] is None and rec["faces"][0]["box"] == [1, 2, 3, 4]
     assert rec["warnings"] == ["img: unreadable"]
+
+
+def test_read_labelled_rejects_lines_without_gold(tmp_path):
+    from linker.train import read_labelled
+
+    good = {"id": "1", "text": "Obama spoke", "mentions": [{"start": 0, "end": 5, "qid": "Q76"}]}
+    p = tmp_path / "l.jsonl"
+    p.write_text(json.dumps(good) + "\n")
+    [(doc, qids)] = read_labelled(p)
+    assert qids == ["Q76"] and doc.mentions[0].surface == "Obama"
+    for bad, fragment in (("[1, 2]", "expected a JSON object"), ('{"text": "x"}', "gold 'qid'"),
+                          ('{"text": "Obama", "mentions": [{"start": 0, "end": 5}]}', "gold 'qid'"),
+                          ("{oops", "not valid JSON")):
+        p.write_text(json.dumps(good) + "\n" + bad + "\n")
+        with pytest.raises(InputError, match=f"l.jsonl:2.*{fragment}|{fragment}"):
+            read_labelled(p)
