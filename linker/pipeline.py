@@ -254,6 +254,7 @@ class Linker:
         best = cands[0] if cands else None
         entity = best.entity if best and best.score >= self.nil_threshold else None
         ranking = [c.entity for c in cands]
-        ranking += [ents[i].id for i in mc.ranked_pool if i not in set(mc.idxs)]
+        kept = set(mc.idxs)
+        ranking += [ents[i].id for i in mc.ranked_pool if i not in kept]
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
         return link, ranking
