@@ -110,3 +110,40 @@ def earlier_rows(previous: Path, key: str, size: str, measured: set) -> list[dic
     m = old.get("machine", {})
     when = {"from_revision": m.get("git_revision"), "from_date": m.get("date")}
     return [{**r, **{k: r.get(k) or v for k, v in when.items()}} for r in old.get(key, []) if r[size] not in measured]
+
+
+class CachedEncoder:
+    """A text encoder that remembers every text it has embedded in `<path>.npy` + `<path>.json`
+    (keyed by the SHA-1 of the text), so benchmarks that index overlapping KBs (WikiMEL,
+    Richpedia, their union) embed each entity text once. Everything else is the wrapped encoder's.
+    """
+
+    def __init__(self, base, path: str | os.PathLike):
+        import numpy as np
+
+        self._base, self._path = base, Path(path)
+        self._np = np
+        meta = self._path.with_suffix(".json")
+        ok = meta.is_file() and json.loads(meta.read_text()).get("model_id") == base.model_id
+        self._keys: dict[str, int] = json.loads(meta.read_text())["keys"] if ok else {}
+        self._vecs = np.load(self._path.with_suffix(".npy")) if ok else np.zeros((0, base.dim), np.float32)
+
+    def __getattr__(self, name):  # model_id, dim, tokenizer, model, ...: the wrapped encoder's
+        return getattr(self._base, name)
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False):
+        import hashlib
+
+        np = self._np
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._keys))
+        if missing:
+            text_of = dict(zip(keys, texts))
+            new = self._base.encode([text_of[k] for k in missing], batch_size=batch_size, progress=progress)
+            self._keys.update({k: len(self._vecs) + i for i, k in enumerate(missing)})
+            self._vecs = np.concatenate([self._vecs, new])
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(self._path.with_suffix(".npy.tmp.npy"), self._vecs)
+            os.replace(self._path.with_suffix(".npy.tmp.npy"), self._path.with_suffix(".npy"))
+            self._path.with_suffix(".json").write_text(json.dumps({"model_id": self._base.model_id, "keys": self._keys}))
+        return self._vecs[[self._keys[k] for k in keys]]

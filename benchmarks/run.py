@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import WORK, machine, write_json  # noqa: E402
+from benchmarks.common import WORK, CachedEncoder, machine, write_json  # noqa: E402
 
 KS = (1, 5, 10, 30)
 
@@ -49,7 +49,9 @@ def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
     if not kb_path(home, name).is_file():
         build_kb(kb_path(home, name), entities=kb_jsonl, progress=False)
     if not (kb_dir(home, name) / "text.json").is_file():
-        build_text_index(KnowledgeBase(kb_path(home, name)), load_text_encoder(text_model),
+        encoder = load_text_encoder(text_model)
+        cache = WORK / "embeddings" / hashlib.sha1(encoder.model_id.encode()).hexdigest()[:10]
+        build_text_index(KnowledgeBase(kb_path(home, name)), CachedEncoder(encoder, cache),
                          kb_dir(home, name), batch_size=128, progress=True)
     return name
 
