@@ -11,9 +11,10 @@ Layout of `kb.sqlite` (WAL mode once built):
 - `redirects(source, target)`: Wikipedia redirects as read from the dump.
 - `meta(key, value)`: JSON values: sources, counts, build time, `checksum`.
 
-A `KBWriter` builds into `<path>.tmp` and renames it over `<path>` only when `finish()`
-completes, so a killed build leaves the previous KB untouched; a rerun starts the temporary
-file afresh.
+A `KBWriter` holds the KB folder's write lock (`kb.lock`) from start to end, builds into a
+unique temporary file and renames it over `<path>` only when `finish()` completes, so a killed
+build leaves the previous KB untouched and a second concurrent build fails at once instead of
+replacing the KB with a half-written file.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from tqdm import tqdm
 
 from kb import prior as prior_fn
 from kb.errors import KBError
+from kb.files import temp_path
+from kb.lock import WriteLock
 from kb.normalize import mention_key
 from kb.types import Candidate, Entity
 
@@ -43,15 +46,19 @@ _SOURCES = ("anchors", "aliases", "names")
 
 
 class KBWriter:
-    """Build a KB at `path` atomically. Use as a context manager, then call `finish()`."""
+    """Build a KB at `path` atomically. Use as a context manager, then call `finish()`.
+
+    Raises `KBBusyError` at once if another process is writing the same KB folder."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (self.tmp, Path(f"{self.tmp}-journal")):
-            stale.unlink(missing_ok=True)  # a killed earlier build: start afresh
-        self.conn = sqlite3.connect(self.tmp)
+        self._lock = WriteLock(self.path.parent, "built").acquire()  # also removes stale temporaries
+        self.tmp = temp_path(self.path)
+        try:
+            self.conn = sqlite3.connect(self.tmp)
+        except BaseException:
+            self._lock.release()
+            raise
         self.conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
             "PRAGMA cache_size=-262144;"
@@ -85,6 +92,7 @@ class KBWriter:
             self.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+            self._lock.release()
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -222,6 +230,7 @@ class KBWriter:
         for side in ("-wal", "-shm"):  # stale files of the replaced KB
             Path(f"{self.path}{side}").unlink(missing_ok=True)
         self._finished = True
+        self._lock.release()
         return stats
 
 
@@ -263,6 +272,14 @@ class KnowledgeBase:
     @property
     def checksum(self) -> str:
         return self.meta["checksum"]
+
+    def is_current(self) -> bool:
+        """Whether `path` still holds this KB (it may have been rebuilt since it was opened;
+        this object keeps reading the file it opened)."""
+        try:
+            return KnowledgeBase(self.path).checksum == self.checksum
+        except KBError:
+            return False
 
     def __len__(self) -> int:
         return self._size

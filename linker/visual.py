@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.face_transformer import TRANSFORMER_PREFIX, encoder_threshold
-from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, load_face_encoder, load_face_index, load_image
+from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, image_faces, load_face_encoder, load_face_index
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
@@ -145,14 +145,13 @@ class VisualLinker:
         mentions, vectors, warnings = [], [], []
         for ref in doc.images:
             try:
-                image = load_image(ref.path)
+                boxes, embedded = image_faces(self.encoder, ref.path)  # within the decode budget
             except InputError as exc:
                 warnings.append(f"image {ref.id!r} skipped: {exc}")
                 log.warning("document %s: image %s skipped: %s", doc.id, ref.id, exc)
                 continue
-            boxes = self.encoder.detect(image)
             if boxes:
-                vectors.append(self.encoder.embed(image, boxes))
+                vectors.append(embedded)
                 mentions.extend(FaceMention(ref.id, tuple(int(v) for v in b)) for b in boxes)
         vecs = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, self.index.dim), np.float32)
         return _Faces(mentions, vecs, warnings)
