@@ -12,6 +12,8 @@ count, KB checksum, entities covered, source image of every row).
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 import json
 import logging
@@ -127,9 +129,30 @@ class PixelBudget:
             with self._cond:
                 self.used -= n
                 self._cond.notify_all()
+            if n >= TRIM_ABOVE_PIXELS:
+                _return_freed_memory()
 
 
 DECODE_BUDGET = PixelBudget(DECODE_BUDGET_PIXELS)
+TRIM_ABOVE_PIXELS = 4_000_000
+
+
+def _libc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc's `malloc_trim`): the blocks of a large
+    decoded image stay in the decoding thread's malloc arena otherwise, and a server's RSS
+    ratchets up with every thread that once decoded one."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def image_faces(encoder: FaceEncoder, path: str | os.PathLike) -> tuple[list[Box], np.ndarray]:
