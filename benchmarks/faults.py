@@ -456,7 +456,8 @@ def image_memory(kb_folder: Path, code: Path, requests: int, png: bytes) -> dict
         proc.terminate()
         proc.wait(10)
     mb = lambda b: round(b / 2**20)  # noqa: E731
-    return {"scenario": f"{requests} concurrent {len(png) // 1000} KB PNGs of 49 MP → server", "runs": requests,
+    who = "this checkout" if code.resolve() == ROOT.resolve() else str(code)
+    return {"scenario": f"{requests} concurrent {len(png) // 1000} KB PNGs of 49 MP → server ({who})", "runs": requests,
             "code": str(code), "statuses": dict(Counter(map(str, statuses))), "wall_s": round(wall, 1),
             "rss_baseline_mb": mb(baseline), "rss_peak_mb": mb(max(peak)), "rss_after_mb": mb(after)}
 
@@ -537,7 +538,7 @@ def verdict(row: dict) -> str:
 
 
 def markdown(rows: list[dict], info: dict) -> str:
-    lines = ["## Fault suite (`benchmarks/faults.py`)", "",
+    lines = ["# Fault suite (`benchmarks/faults.py`)", "",
              f"git {info['git_revision'][:12]}, {info['date']}, {info['cpu_count']} CPUs, {info['memory_gb']} GB", "",
              "| scenario | runs | result |", "|---|---|---|"]
     lines += [f"| {r['scenario']} | {r['runs']} | {verdict(r)} |" for r in rows]
@@ -578,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     if "load" in parts and args.load_requests:
         rows.append(load_test(args.load_requests))
     out = args.out or results_dir() / "faults.json"
-    write_json(out, {"machine": info, "settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows})
+    write_json(out, {"benchmark": "faults", "machine": info, "settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows})
     table = markdown(rows, info)
     out.with_suffix(".md").write_text(table)
     print(table)
