@@ -9,16 +9,25 @@ from __future__ import annotations
 import pytest
 from pathlib import Path
 
+from kb.home import kb_path
 from tiny import build_tiny_kb, build_tiny_linker
 
 
 @pytest.fixture(scope="session")
-def tiny_kb_path(tmp_path_factory) -> Path:
-    """`kb.sqlite` of the tiny KB (session-wide; treat as read-only)."""
-    return build_tiny_kb(tmp_path_factory.mktemp("tiny") / "kbs" / "default")
+def tiny_home(tmp_path_factory) -> Path:
+    """A data home whose default KB is the tiny KB (session-wide; treat as read-only)."""
+    home = tmp_path_factory.mktemp("tiny")
+    build_tiny_kb(home)
+    return home
 
 
 @pytest.fixture(scope="session")
-def tiny_linker(tiny_kb_path):
+def tiny_kb_path(tiny_home) -> Path:
+    """`kb.sqlite` of the tiny KB (session-wide; treat as read-only)."""
+    return kb_path(tiny_home)
+
+
+@pytest.fixture(scope="session")
+def tiny_linker(tiny_home):
     """A read-only `Linker` over the tiny KB, shared by the session."""
-    return build_tiny_linker(tiny_kb_path)
+    return build_tiny_linker(tiny_home)

@@ -22,7 +22,7 @@ def run_main(monkeypatch, capsys, *args):
 
 @pytest.fixture
 def home(tmp_path):
-    build_tiny_kb(tmp_path / "kbs" / "default")
+    build_tiny_kb(tmp_path)
     res = runner.invoke(app, ["kb", "index", "--home", str(tmp_path), "--text-model", "hashing", "--no-progress"])
     assert res.exit_code == 0, res.output
     return tmp_path
