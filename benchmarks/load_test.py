@@ -204,6 +204,25 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure(args, proc: subprocess.Popen, port: int, docs: list[dict], scenarios: list[str]):
+    """Run the scenarios against the started server: its /health, one result per scenario, whether
+    it is still alive after them and its RSS (with children)."""
+    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+    results = []
+    server = psutil.Process(proc.pid)
+    for s in scenarios:
+        cpu0 = sum(server.cpu_times()[:2])
+        res = asyncio.run(run_scenario(port, docs, s, args.requests, args.concurrency, args.warmup))
+        # server CPU per request: robust to other load on the machine (includes warm-up)
+        res["server_cpu_ms_per_request"] = round(
+            1000 * (sum(server.cpu_times()[:2]) - cpu0) / (args.requests + args.warmup), 2)
+        print(json.dumps(res), flush=True)
+        results.append(res)
+    alive = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+    rss = server.memory_info().rss + sum(c.memory_info().rss for c in server.children(recursive=True))
+    return health, results, alive, rss
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, help="Data home with a built KB (served with `mmel serve`).")
@@ -237,19 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         proc = start_server(args, port, Path(tmp))
         try:
-            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
-            results = []
-            server = psutil.Process(proc.pid)
-            for s in scenarios:
-                cpu0 = sum(server.cpu_times()[:2])
-                res = asyncio.run(run_scenario(port, docs, s, args.requests, args.concurrency, args.warmup))
-                # server CPU per request: robust to other load on the machine (includes warm-up)
-                res["server_cpu_ms_per_request"] = round(
-                    1000 * (sum(server.cpu_times()[:2]) - cpu0) / (args.requests + args.warmup), 2)
-                print(json.dumps(res), flush=True)
-                results.append(res)
-            alive = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
-            rss = server.memory_info().rss + sum(c.memory_info().rss for c in server.children(recursive=True))
+            health, results, alive, rss = measure(args, proc, port, docs, scenarios)
         finally:
             proc.terminate()
             try:
