@@ -2,7 +2,8 @@
 
 `tiny_kb_path` builds the KB from a JSONL entity list; `tiny_linker` adds a flat text index
 built with the deterministic `HashingTextEncoder` and an untrained reranker, so linking runs in
-milliseconds and needs no model weights.
+milliseconds and needs no model weights. `demo_home` holds the demo KB indexed with the real text
+model, for the `slow` tests.
 """
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def tiny_kb_path(tiny_home) -> Path:
 def tiny_linker(tiny_home):
     """A read-only `Linker` over the tiny KB, shared by the session."""
     return build_tiny_linker(tiny_home)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory) -> Path:
+    """A data home with the demo KB and its MiniLM text index (real model: for `slow` tests)."""
+    from indexer.bootstrap import ensure_kb
+    from linker.demo import DEMO_KB, DEMO_NAME
+
+    home = tmp_path_factory.mktemp("demo")
+    ensure_kb(home, DEMO_NAME, DEMO_KB)
+    return home

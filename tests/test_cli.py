@@ -96,8 +96,8 @@ def test_help_texts():
 
 
 @pytest.mark.slow
-def test_demo_links_text_and_face(tmp_path):
-    res = runner.invoke(app, ["demo", "--home", str(tmp_path), "--no-progress"])
+def test_demo_links_text_and_face(demo_home):
+    res = runner.invoke(app, ["demo", "--home", str(demo_home), "--no-progress"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert [f["entity"] for f in out["faces"]] == ["Eileen Collins", None]  # her face; the patch is unknown
