@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kb.errors import InputError
+from kb.home import DEFAULT_KB
 from kb.types import Document, TextMention
 
 RECALL_AT = (1, 5, 10, 30)
@@ -178,7 +179,7 @@ def evaluate(linker, labelled: Sequence[tuple[Document, Sequence[str | None]]], 
     return Metrics(tuple(records))
 
 
-def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = "default", model=None,
+def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = DEFAULT_KB, model=None,
                   out: str | os.PathLike | None = None, records: str | os.PathLike | None = None,
                   batch_size: int = 64, limit: int | None = None, threads: int = 1) -> dict:
     """`mmel evaluate`: link the gold spans of a labelled JSONL file and score the links.

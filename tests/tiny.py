@@ -65,6 +65,6 @@ def build_tiny_linker(home: Path):
 
     kb = build_tiny_index(home)
     index = load_text_index(kb, kb.path.parent)
-    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64))
+    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES))
     reranker.eval()
     return Linker(kb, index, HashingTextEncoder(dim=64), reranker)

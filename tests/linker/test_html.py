@@ -180,7 +180,7 @@ def test_link_cli_writes_html_view(tmp_path):
 
     home = tmp_path / "home"
     build_tiny_index(home)
-    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64)).save(tmp_path / "rr")
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(tmp_path / "rr")
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(d) + "\n" for d in [
         {"id": "a", "text": "Obama <b>met</b> Merkel.", "mentions": [{"start": 0, "end": 5}]},
