@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import WORK, CachedEncoder, machine, write_json  # noqa: E402
-from linker.evaluate import RECALL_AT, evaluate, score  # noqa: E402
+from linker.evaluate import RECALL_AT, evaluate, score_links  # noqa: E402
 
 
 def _kb_name(path: Path) -> str:
@@ -65,7 +65,7 @@ def exact_name_baseline(kb, data) -> dict:
                     if key in (mention_key(c.name), mention_key(base_name(c.name)))]
             gold.append(qid)
             rankings.append(hits)
-    return score(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
+    return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
 
 
 def dense_only_baseline(kb, index, encoder, data) -> dict:
@@ -82,7 +82,7 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
         ents.update(zip(need, (e.id for e in kb.by_idx(need))))
         rankings.append([ents[int(i)] for i in row if i >= 0])
     gold = [q for _, _, q in pairs]
-    return score(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
+    return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
 
 
 def bench_mel(args) -> dict:

@@ -17,7 +17,7 @@ mentions:
 :math:`\#\{\hat e_i = g_i = \mathrm{NIL}\}` over the NIL predictions and over the NIL gold
 mentions; the NIL rate is the fraction of mentions predicted NIL.
 
-`score` is pure (ids in, `Metrics` out); `evaluate` runs a `Linker` over labelled documents;
+`score_links` is pure (ids in, `Metrics` out); `evaluate` runs a `Linker` over labelled documents;
 `evaluate_file` is the `mmel evaluate` command.
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def mention_record(gold: str | None, ranking: Sequence[str], predicted: str | No
 @dataclass(frozen=True, slots=True)
 class Metrics:
     """Scores over a set of mentions; `a + b` pools two sets. Build large ones in one go
-    (`score`, `Metrics(tuple(records))`): summing many small ones copies the records each time."""
+    (`score_links`, `Metrics(tuple(records))`): summing many small ones copies the records each time."""
 
     records: tuple[MentionRecord, ...] = ()
 
@@ -161,7 +161,7 @@ class Metrics:
         }
 
 
-def score(rows: Iterable[tuple[str | None, Sequence[str], str | None]]) -> Metrics:
+def score_links(rows: Iterable[tuple[str | None, Sequence[str], str | None]]) -> Metrics:
     """Metrics of per-mention `(gold id, ranked candidate ids, predicted id)`; None is NIL."""
     return Metrics(tuple(mention_record(gold, ranking, predicted) for gold, ranking, predicted in rows))
 

@@ -5,7 +5,7 @@ import pytest
 
 from kb.errors import InputError
 from kb.types import Document, TextMention
-from linker.evaluate import Metrics, evaluate, mention_record, score
+from linker.evaluate import Metrics, evaluate, mention_record, score_links
 
 # (gold, ranking, predicted); None is NIL
 ROWS = [
@@ -19,7 +19,7 @@ ROWS = [
 
 
 def test_scores_of_hand_made_mentions():
-    m = score(ROWS)
+    m = score_links(ROWS)
     assert (m.mentions, m.gold_nil, m.linkable, m.linked, m.true_positives) == (6, 2, 4, 3, 1)
     assert [r.gold_rank for r in m.records] == [1, 2, 6, None, None, None]
     assert m.hits_at_1 == m.recall_at(1) == 1 / 4
@@ -34,11 +34,11 @@ def test_scores_of_hand_made_mentions():
 
 
 def test_metrics_add_up():
-    a, b = score(ROWS[:3]), score(ROWS[3:])
-    assert a + b == score(ROWS)
-    assert (a + b).to_dict() == score(ROWS).to_dict()
+    a, b = score_links(ROWS[:3]), score_links(ROWS[3:])
+    assert a + b == score_links(ROWS)
+    assert (a + b).to_dict() == score_links(ROWS).to_dict()
     assert Metrics() + a == a
-    assert sum([a, b], Metrics()) == score(ROWS)
+    assert sum([a, b], Metrics()) == score_links(ROWS)
     with pytest.raises(TypeError):
         a + 1
 
