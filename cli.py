@@ -189,6 +189,29 @@ def train(
                             home=home, kb=kb, context=context, keep=keep, progress=progress))
 
 
+@app.command("evaluate")
+def evaluate(
+    test: Annotated[Path, typer.Option("--test", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}.")],
+    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the scores as JSON to this file.")] = None,
+    records: Annotated[Optional[Path], typer.Option(help="Write one JSON line per mention (surface, gold, predicted, gold_rank) to this file.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N documents.")] = None,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads.")] = 1,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+) -> None:
+    """Link the gold spans of labelled documents and score the links.
+
+    Prints Hits@1, recall@k (k = 1, 5, 10, 30) of the rankings, micro precision/recall/F1 of
+    the (possibly NIL) decisions and NIL precision/recall/rate, as JSON.
+    """
+    from linker.evaluate import evaluate_file
+
+    _print_json(evaluate_file(test, home=home, kb=kb, model=model, out=out, records=records,
+                              batch_size=batch_size, limit=limit, threads=threads))
+
+
 @app.command("train-faces")
 def train_faces(
     gallery: Annotated[Path, typer.Option("--gallery", help="Folder <person>/<images> (2+ people with 2+ photos each).")],

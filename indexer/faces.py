@@ -397,6 +397,35 @@ def _resolve_entities(kb: KnowledgeBase, refs: set[str]) -> dict[str, int | str]
     return out
 
 
+def _embed_new_faces(pairs: list[tuple[str, Path]], resolved: dict, known: set[str], encoder: FaceEncoder,
+                     skipped: dict[str, list[str]], progress: bool) -> tuple[list, list, list]:
+    """The face vectors, entity idxs and source paths of the images of `pairs` that show exactly
+    one face of a known entity and are not in `known` yet; the others are added to `skipped`."""
+    vectors, owners, sources = [], [], []
+    for ref, path in tqdm(pairs, desc="faces", unit=" images", disable=not progress):
+        key = str(path.resolve())
+        if isinstance(resolved[ref], str):  # why it did not resolve
+            skipped["unknown_entity"].append(f"{ref} ({resolved[ref]}): {path}")
+            continue
+        if key in known:
+            skipped["already_indexed"].append(str(path))
+            continue
+        try:
+            image = load_image(path)
+        except InputError as exc:
+            skipped["unreadable"].append(str(exc))
+            continue
+        boxes = encoder.detect(image)
+        if len(boxes) != 1:
+            skipped["no_face" if not boxes else "several_faces"].append(str(path))
+            continue
+        vectors.append(encoder.embed(image, boxes)[0])
+        owners.append(resolved[ref])
+        sources.append(key)
+        known.add(key)
+    return vectors, owners, sources
+
+
 def build_face_index(
     kb: KnowledgeBase,
     encoder: FaceEncoder,
@@ -435,28 +464,7 @@ def _add_faces(kb, encoder, source: Path, kb_dir: Path, pairs, bad_lines, progre
     if bad_lines:
         skipped["bad_manifest_line"] = bad_lines
     resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
-    vectors, owners, sources = [], [], []
-    for ref, path in tqdm(pairs, desc="faces", unit=" images", disable=not progress):
-        key = str(path.resolve())
-        if isinstance(resolved[ref], str):
-            skipped["unknown_entity"].append(f"{ref} ({resolved[ref]}): {path}")
-            continue
-        if key in known:
-            skipped["already_indexed"].append(str(path))
-            continue
-        try:
-            image = load_image(path)
-        except InputError as exc:
-            skipped["unreadable"].append(str(exc))
-            continue
-        boxes = encoder.detect(image)
-        if len(boxes) != 1:
-            skipped["no_face" if not boxes else "several_faces"].append(str(path))
-            continue
-        vectors.append(encoder.embed(image, boxes)[0])
-        owners.append(resolved[ref])
-        sources.append(key)
-        known.add(key)
+    vectors, owners, sources = _embed_new_faces(pairs, resolved, known, encoder, skipped, progress)
     for reason, items in skipped.items():
         log.warning("skipped %d image(s): %s, e.g. %s", len(items), reason.replace("_", " "), "; ".join(items[:2]))
     if not vectors and "already_indexed" not in skipped:  # nothing of `source` is in the index

@@ -146,6 +146,22 @@ class KBWriter:
 
     def finish(self, min_count: float = 1.0, progress: bool = True) -> dict:
         """Resolve references, compute p(e|m), index, checksum, and move into place."""
+        unresolved = self._resolve_references()
+        n_mentions, n_priors = self._write_priors(min_count, progress)
+        stats = self._index_and_count(unresolved, n_mentions, n_priors)
+        self.set_meta(
+            schema_version=SCHEMA_VERSION,
+            checksum=_checksum(self.conn),
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            build_seconds=round(time.time() - self._started, 2),
+            **stats,
+        )
+        self._move_into_place()
+        return stats
+
+    def _resolve_references(self) -> int:
+        """Fill the temporary table `resolve(ref → entity idx)` from ids, names and redirects
+        (chains up to three hops); returns the number of redirects left unresolved."""
         c = self.conn
         c.executescript(
             """
@@ -159,9 +175,14 @@ class KBWriter:
                 "INSERT OR IGNORE INTO resolve SELECT r.source, x.idx FROM redirects r "
                 "JOIN resolve x ON x.ref = r.target"
             )
-        unresolved = c.execute(
+        return c.execute(
             "SELECT count(*) FROM redirects WHERE source NOT IN (SELECT ref FROM resolve)"
         ).fetchone()[0]
+
+    def _write_priors(self, min_count: float, progress: bool) -> tuple[int, int]:
+        """Combine the staged anchors, aliases and names of each mention key into p(e|m) rows
+        (`priors`) and per-mention counts (`mentions`); returns (#mentions, #priors)."""
+        c = self.conn
         c.execute(
             "CREATE TABLE priors(mention TEXT NOT NULL, entity_idx INTEGER NOT NULL, "
             "p REAL NOT NULL, anchors REAL NOT NULL)"
@@ -197,6 +218,11 @@ class KBWriter:
                 n_priors += len(p)
             bar.update(1)
         bar.close()
+        return n_mentions, n_priors
+
+    def _index_and_count(self, unresolved: int, n_mentions: int, n_priors: int) -> dict:
+        """Drop the staging table, index the priors; the build statistics."""
+        c = self.conn
         dropped_anchors = c.execute(
             "SELECT coalesce(sum(weight), 0) FROM staging s WHERE source = 'anchors' AND "
             "NOT EXISTS (SELECT 1 FROM resolve x WHERE x.ref = s.ref)"
@@ -205,9 +231,8 @@ class KBWriter:
             "DROP TABLE staging; CREATE INDEX priors_mention ON priors(mention, p DESC);"
             "CREATE INDEX priors_entity ON priors(entity_idx);"
         )
-        n_entities = c.execute("SELECT count(*) FROM entities").fetchone()[0]
-        stats = {
-            "entities": n_entities,
+        return {
+            "entities": c.execute("SELECT count(*) FROM entities").fetchone()[0],
             "redirects": c.execute("SELECT count(*) FROM redirects").fetchone()[0],
             "redirects_unresolved": unresolved,
             "mentions": n_mentions,
@@ -215,13 +240,10 @@ class KBWriter:
             "anchors_dropped": dropped_anchors,
             "duplicate_entities": self.duplicates,
         }
-        self.set_meta(
-            schema_version=SCHEMA_VERSION,
-            checksum=_checksum(c),
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            build_seconds=round(time.time() - self._started, 2),
-            **stats,
-        )
+
+    def _move_into_place(self) -> None:
+        """Commit, compact, switch to WAL and rename the temporary file over the KB."""
+        c = self.conn
         c.commit()
         c.execute("VACUUM")
         c.execute("PRAGMA journal_mode=WAL")
@@ -231,7 +253,6 @@ class KBWriter:
             Path(f"{self.path}{side}").unlink(missing_ok=True)
         self._finished = True
         self._lock.release()
-        return stats
 
 
 def _checksum(conn: sqlite3.Connection) -> str:
