@@ -12,7 +12,8 @@ For one mention with key `m` and context embedding `c` in a document with words 
    mention keys when `m` has no prior; and, for a mention that is part of a longer mention of the
    same document ("Powers" after "Stefanie Powers"), the longer mention's candidates.
    A surface the KB does not know is looked up by its own strongest name variants first
-   ("Edwin Grant Conklin" → "Edwin Conklin"), then by fuzzy matching.
+   ("Edwin Grant Conklin" → "Edwin Conklin", with that variant's prior: a long form of a name is
+   as good evidence as the name), then by fuzzy matching (no prior).
 """
 from __future__ import annotations
 
@@ -132,10 +133,13 @@ class CandidateGenerator:
                         found = cands.setdefault(idx, _Found())
                         found.prior = max(found.prior, p)
                         found.sources.add("coref")
-            if not priors[key]:
-                for fk in self._partial(mentions[i].surface) or self._fuzzy(key):
-                    for idx, _ in self.kb.prior_candidates(fk, cfg.top):
-                        cands.setdefault(idx, _Found()).sources.add("fuzzy")
+            if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
+                variants = self._partial(mentions[i].surface)
+                for fk in variants or self._fuzzy(key):
+                    for idx, p in self.kb.prior_candidates(fk, cfg.top):
+                        found = cands.setdefault(idx, _Found())
+                        found.prior = max(found.prior, p if variants else 0.0)
+                        found.sources.add("fuzzy")
             if dense_ids is not None:
                 for idx in dense_ids[i]:
                     if idx >= 0:

@@ -90,3 +90,11 @@ def test_linker_links_given_and_detected_mentions(tiny_linker):
     assert [l.mention.surface for l in links] == ["Merkel", "Berlin"]
     empty = tiny_linker.link(Document(id="f", text="nothing to see here"))
     assert empty == []
+
+
+def test_long_form_of_a_name_keeps_the_variants_prior(tiny_linker):
+    text = "Angela Dorothea Merkel spoke."  # unknown surface; its first + last form is known
+    m = _mention(text, "Angela Dorothea Merkel")
+    [[mc]] = _gen(tiny_linker, dense_k=0).generate([text], [[m]], tiny_linker.encoder.encode([text]))
+    ids = _ids(tiny_linker, mc)
+    assert ids[0] == "Q567" and mc.priors[0] > 0 and "fuzzy" in mc.sources[0]
