@@ -67,6 +67,35 @@ def _gpu_count() -> int:
         return 0
 
 
+def faiss_distributions() -> list[str]:
+    """The installed pip distributions that ship the `faiss` package (`faiss-cpu`,
+    `faiss-gpu-cu12`, ...). More than one is a broken install: they overwrite each other's files."""
+    from importlib import metadata
+
+    names = set()
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name == "faiss" or name.startswith(("faiss-", "faiss_")):
+            names.add(name)
+    return sorted(names)
+
+
+def _gpu_cloner_options() -> faiss.GpuMultipleClonerOptions:
+    """Standard options for `index_cpu_to_all_gpus`: IVF-PQ with more than 32 one-byte
+    sub-quantizers (48 at d=384) needs float16 lookup tables to fit in shared memory."""
+    co = faiss.GpuMultipleClonerOptions()
+    co.useFloat16LookupTables = True
+    return co
+
+
+def _check_single_faiss() -> None:
+    dists = faiss_distributions()
+    if len(dists) > 1:
+        log.warning("%s are all installed and overwrite each other's `faiss` package; keep one: "
+                    "pip uninstall -y %s && pip install faiss-gpu-cu12 (GPU) or faiss-cpu (CPU)",
+                    ", ".join(dists), " ".join(dists))
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(tmp)` for a temporary file beside `path`, then rename it over `path`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -133,7 +162,14 @@ class DenseIndex:
             rng = np.random.default_rng(seed)
             sample = x[np.sort(rng.choice(n, min(n, max(40 * nlist, 32_768)), replace=False))]
             log.info("training IVF-PQ (nlist %d, m %d) on %d vectors", nlist, m, len(sample))
-            index.train(sample)
+            if _gpu_count():  # k-means and PQ training on the GPU(s), then back to a CPU index
+                gpu = faiss.index_cpu_to_all_gpus(index, co=_gpu_cloner_options())
+                gpu.train(sample)
+                index = faiss.index_gpu_to_cpu(gpu)
+                index.nprobe = nprobe
+                del gpu
+            else:
+                index.train(sample)
             index.set_direct_map_type(
                 faiss.DirectMap.Array if ids is None else faiss.DirectMap.Hashtable
             )
@@ -185,8 +221,12 @@ class DenseIndex:
     def _to_gpu(self) -> None:
         if self.kind == "hnsw" or _gpu_count() == 0:
             return
+        _check_single_faiss()
         try:
-            self._search_index = faiss.index_cpu_to_all_gpus(self.index)
+            self._search_index = faiss.index_cpu_to_all_gpus(self.index, co=_gpu_cloner_options())
+            if self.kind == "ivfpq":  # keep the manifest's nprobe on the GPU copy
+                faiss.GpuParameterSpace().set_index_parameter(
+                    self._search_index, "nprobe", faiss.extract_index_ivf(self.index).nprobe)
             log.info("searching the %s index on %d GPU(s)", self.kind, _gpu_count())
         except Exception as exc:  # unsupported index type on GPU: stay on CPU
             log.warning("could not move the %s index to GPU (%s); searching on CPU", self.kind, exc)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import zlib
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
 
-from kb.errors import ModelLoadError
+from kb.errors import ConfigError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +97,77 @@ def load_tokenizer(model: str | None = None):
         raise ModelLoadError(f"cannot load the tokenizer of {model!r}: {type(exc).__name__}") from None
 
 
+DEVICES_HELP = "auto (CUDA when visible, else CPU), cpu, cuda or cuda:N"
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def resolve_device(device: str | None) -> str:
+    """The torch device for `device` ("auto"/None: CUDA when visible, else CPU); a CUDA device
+    that is not visible is a `ConfigError`, never a silent fall-back."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU: use 'cpu' or 'auto'")
+        if device != "cuda" and int(device[5:]) >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
+        return device
+    raise ConfigError(f"unknown device {device!r}: use {DEVICES_HELP}")
+
+
+# -- tokenising ahead: token ids as numpy arrays, in worker processes if asked ------------------
+
+_WORKER_TOKENIZER = None
+
+
+def _fast_tokenizer(tokenizer_json: str, max_length: int):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(tokenizer_json)
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def _token_arrays(tok, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`(ids, lengths)`: int32 `(n, longest)` token ids, zero-padded, and int32 `(n,)` lengths."""
+    encode = getattr(tok, "encode_batch_fast", tok.encode_batch)  # fast: no character offsets
+    encodings = encode(texts)
+    lengths = np.fromiter((len(e.ids) for e in encodings), np.int32, len(encodings))
+    ids = np.zeros((len(texts), int(lengths.max(initial=1))), np.int32)
+    for row, e in enumerate(encodings):
+        ids[row, : lengths[row]] = e.ids
+    return ids, lengths
+
+
+def _worker_init(tokenizer_json: str, max_length: int) -> None:
+    global _WORKER_TOKENIZER
+    os.environ["RAYON_NUM_THREADS"] = "1"  # one core per worker process
+    _WORKER_TOKENIZER = _fast_tokenizer(tokenizer_json, max_length)
+
+
+def _worker_tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return _token_arrays(_WORKER_TOKENIZER, texts)
+
+
 class TransformerTextEncoder:
-    """Mean-pooled Hugging Face encoder (all-MiniLM-L6-v2 by default), CUDA when available.
+    """Mean-pooled Hugging Face encoder (all-MiniLM-L6-v2 by default) on CPU or CUDA.
 
     `model`: None or "sentence-transformers/all-MiniLM-L6-v2" (the bundled weights, offline),
-    another Hugging Face id, or a local folder. Inputs are truncated to `max_length` tokens and
-    encoded in length-sorted batches so padding stays small.
+    another Hugging Face id, or a local folder. `device`: "auto" (CUDA when torch sees a GPU, else
+    CPU; the choice is logged and kept in `device`), "cpu", "cuda" or "cuda:N" (an error when not
+    visible). `dtype`: "auto" is float16 on CUDA and float32 on CPU. Inputs are truncated to
+    `max_length` tokens.
+
+    `encode` keeps the GPU fed: texts are tokenised ahead, `chunk_size` at a time, by the Rust
+    tokenizer in a background thread (or `tokenize_workers` processes), each chunk is cut into
+    batches of equal-ish token length (sorted, then trimmed to the batch's longest), batches go to
+    the GPU from pinned memory, the attention mask is built on the GPU from the lengths, and each
+    chunk's vectors come back with one asynchronous copy.
     """
 
     def __init__(
@@ -109,14 +176,23 @@ class TransformerTextEncoder:
         device: str | None = None,
         max_length: int = 128,
         threads: int | None = None,
+        dtype: str = "auto",
+        batch_size: int | None = None,
+        tokenize_workers: int = 0,
+        chunk_size: int | None = None,
     ):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
         self._torch = torch
+        if dtype not in DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        if tokenize_workers < 0:
+            raise ConfigError(f"tokenize_workers must be >= 0, got {tokenize_workers}")
         source, self.model_id, local = _resolve(model)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cpu" and threads is None:
+        self.device = resolve_device(device)
+        self.cuda = self.device.startswith("cuda")
+        if not self.cuda and threads is None:
             threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         if threads:
             torch.set_num_threads(threads)
@@ -129,29 +205,120 @@ class TransformerTextEncoder:
                 f"use a local model folder, a Hugging Face id reachable from here, "
                 f"{DEFAULT_MODEL_ID!r} (bundled, the default) or {HASHING_ID!r} (tests)"
             ) from None
-        self.model.eval().to(self.device)
+        self.dtype = {"auto": "float16" if self.cuda else "float32"}.get(dtype, dtype)
+        self.model.eval().to(device=self.device, dtype=getattr(torch, self.dtype))
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
-        log.info("text encoder %s on %s (dim %d)", self.model_id, self.device, self.dim)
+        self.batch_size = batch_size or (1024 if self.cuda else 64)
+        self.chunk_size = chunk_size or (32_768 if self.cuda else 4096)
+        self.tokenize_workers = tokenize_workers
+        self._pool = None
+        self._tokenizer_json = (self.tokenizer.backend_tokenizer.to_str()
+                                if getattr(self.tokenizer, "is_fast", False) else None)
+        self._fast = _fast_tokenizer(self._tokenizer_json, max_length) if self._tokenizer_json else None
+        log.info("text encoder %s on %s (%s, dim %d)", self.model_id, self.device, self.dtype, self.dim)
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    # -- tokenising ---------------------------------------------------------------------------
+
+    def tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`(ids, lengths)` of `texts` with special tokens, truncated to `max_length`:
+        int32 `(n, longest)` zero-padded ids and int32 `(n,)` lengths."""
+        if self._fast is not None:
+            return _token_arrays(self._fast, texts)
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
+                             return_tensors="np", return_token_type_ids=False)
+        return enc["input_ids"].astype(np.int32), enc["attention_mask"].sum(1).astype(np.int32)
+
+    def _chunks(self, texts: list[str], spans: list[tuple[int, int]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Token arrays of each span of `texts`, tokenised ahead of the consumer on CUDA (a
+        thread running the Rust tokenizer, or worker processes); in line on CPU, where the
+        model, not the tokenizer, is the bottleneck."""
+        if not self.cuda:
+            for s, e in spans:
+                yield self.tokenize(texts[s:e])
+            return
+        if self.tokenize_workers and self._tokenizer_json:
+            if self._pool is None:
+                import multiprocessing as mp
+
+                self._pool = ProcessPoolExecutor(
+                    self.tokenize_workers, mp_context=mp.get_context("spawn"),
+                    initializer=_worker_init, initargs=(self._tokenizer_json, self.max_length))
+            executor, submit = self._pool, lambda s, e: self._pool.submit(_worker_tokenize, texts[s:e])
+            ahead = self.tokenize_workers + 1
+        else:
+            executor = ThreadPoolExecutor(1)
+            submit, ahead = (lambda s, e: executor.submit(self.tokenize, texts[s:e])), 2
+        pending: deque = deque()
+        try:
+            for s, e in spans:
+                pending.append(submit(s, e))
+                if len(pending) > ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+            if executor is not self._pool:
+                executor.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Stop the tokenizer worker processes, if any (they are started on first use)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def encode(self, texts: list[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """`(len(texts), dim)` float32 unit rows; `batch_size` defaults to the encoder's (64 on
+        CPU, 1024 on CUDA)."""
         torch = self._torch
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        bar = tqdm(total=len(texts), disable=not progress, desc="encode", unit=" texts")
+        n = len(texts)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        bs = int(batch_size or self.batch_size)
+        spans = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+        bar = tqdm(total=n, disable=not progress, desc="encode", unit=" texts")
+        dev = torch.device(self.device)
+        copies: deque = deque()  # (start, order, pinned host tensor, event) of chunks in flight
+
+        def land(block: bool) -> None:
+            while copies and (block or copies[0][3].query()):
+                s, order, host, event = copies.popleft()
+                event.synchronize()
+                out[s + order] = host.numpy()
+
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx], padding=True, truncation=True,
-                    max_length=self.max_length, return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=1)
-                out[idx] = pooled.float().cpu().numpy()
-                bar.update(len(idx))
+            for (s, e), (ids, lengths) in zip(spans, self._chunks(texts, spans)):
+                order = np.argsort(-lengths, kind="stable")
+                result = torch.empty((e - s, self.dim), dtype=torch.float32, device=dev)
+                for b in range(0, len(order), bs):
+                    rows = order[b : b + bs]
+                    longest = max(int(lengths[rows[0]]), 1)
+                    x = torch.from_numpy(np.ascontiguousarray(ids[rows, :longest]))
+                    n_tok = torch.from_numpy(lengths[rows])
+                    if self.cuda:
+                        x = x.pin_memory().to(dev, non_blocking=True)
+                        n_tok = n_tok.pin_memory().to(dev, non_blocking=True)
+                    mask = torch.arange(longest, device=dev)[None, :] < n_tok[:, None]
+                    hidden = self.model(input_ids=x.long(), attention_mask=mask.long()).last_hidden_state
+                    pooled = (hidden * mask.unsqueeze(-1).to(hidden.dtype)).sum(1, dtype=torch.float32)
+                    pooled = pooled / n_tok.clamp(min=1).unsqueeze(1).float()
+                    result[b : b + len(rows)] = torch.nn.functional.normalize(pooled, dim=1)
+                    bar.update(len(rows))
+                if self.cuda:
+                    host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
+                    host.copy_(result, non_blocking=True)
+                    event = torch.cuda.Event()
+                    event.record()
+                    copies.append((s, order, host, event))
+                    land(block=False)
+                else:
+                    out[s + order] = result.numpy()
+            land(block=True)
         bar.close()
         return out
 
