@@ -11,6 +11,7 @@ import logging
 import os
 import zlib
 from collections import deque
+from contextlib import closing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
@@ -154,6 +155,90 @@ def _worker_tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return _token_arrays(_WORKER_TOKENIZER, texts)
 
 
+# -- CPU int8: ONNX Runtime with dynamically quantised weights -------------------------------
+
+QUANTIZE = (None, "int8")
+
+
+def _mean_pooled(model):
+    """`model` plus masked mean pooling and L2 normalisation, as one module to export."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1)
+
+    return MeanPooled()
+
+
+def onnx_int8_session(encoder: TransformerTextEncoder, threads: int | None, cache_dir=None):
+    """An ONNX Runtime session of `encoder`'s model (mean-pooled, normalised) with int8 weights
+    (dynamic quantisation: per-channel int8 weights, uint8 activations quantised per batch,
+    `reduce_range` for CPUs without VNNI). The quantised graph is cached in `cache_dir` (keyed
+    by model id and weights), else built in a temporary folder (~30 s for MiniLM)."""
+    import hashlib
+    import tempfile
+    import warnings
+
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        raise ModelLoadError("quantize='int8' needs ONNX Runtime: pip install 'mmel[onnx]' "
+                             "(onnxruntime and onnx)") from None
+    torch = encoder._torch
+    digest = hashlib.sha1(encoder.model_id.encode())
+    for name, tensor in sorted(encoder.model.state_dict().items()):  # weights, not just the id
+        digest.update(name.encode())
+        digest.update(tensor.float().sum().item().hex().encode())
+    tmp = None
+    if cache_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mmel-onnx-")
+        cache_dir = tmp.name
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"text-{digest.hexdigest()[:16]}-int8.onnx"
+    try:
+        if not path.is_file():
+            log.info("exporting %s to ONNX and quantising it to int8 (%s)", encoder.model_id, path)
+            fp32 = folder / f".{path.stem}.{os.getpid()}.fp32.onnx"
+            part = folder / f".{path.stem}.{os.getpid()}.tmp.onnx"
+            ids = torch.ones(2, 8, dtype=torch.long)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    torch.onnx.export(
+                        _mean_pooled(encoder.model).eval(), (ids, torch.ones_like(ids)), str(fp32),
+                        input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                      "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
+                        opset_version=17, dynamo=False)
+                    quantize_dynamic(str(fp32), str(part), weight_type=QuantType.QInt8,
+                                     per_channel=True, reduce_range=True)
+                os.replace(part, path)
+            except Exception as exc:  # the exporter raises many types
+                raise ModelLoadError(f"cannot export {encoder.model_id!r} to ONNX int8: "
+                                     f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+            finally:
+                fp32.unlink(missing_ok=True)
+                part.unlink(missing_ok=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
 class TransformerTextEncoder:
     """Mean-pooled Hugging Face encoder (all-MiniLM-L6-v2 by default) on CPU or CUDA.
 
@@ -180,6 +265,8 @@ class TransformerTextEncoder:
         batch_size: int | None = None,
         tokenize_workers: int = 0,
         chunk_size: int | None = None,
+        quantize: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ):
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -187,11 +274,16 @@ class TransformerTextEncoder:
         self._torch = torch
         if dtype not in DTYPES:
             raise ConfigError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        if quantize not in QUANTIZE:
+            raise ConfigError(f"unknown quantisation {quantize!r}: choose one of {', '.join(map(str, QUANTIZE))}")
         if tokenize_workers < 0:
             raise ConfigError(f"tokenize_workers must be >= 0, got {tokenize_workers}")
         source, self.model_id, local = _resolve(model)
         self.device = resolve_device(device)
         self.cuda = self.device.startswith("cuda")
+        if quantize and self.cuda:
+            raise ConfigError(f"quantize={quantize!r} is a CPU path (ONNX Runtime int8): use device 'cpu', "
+                              "or float16 on the GPU")
         if not self.cuda and threads is None:
             threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         if threads:
@@ -216,7 +308,10 @@ class TransformerTextEncoder:
         self._tokenizer_json = (self.tokenizer.backend_tokenizer.to_str()
                                 if getattr(self.tokenizer, "is_fast", False) else None)
         self._fast = _fast_tokenizer(self._tokenizer_json, max_length) if self._tokenizer_json else None
-        log.info("text encoder %s on %s (%s, dim %d)", self.model_id, self.device, self.dtype, self.dim)
+        self.quantize = quantize
+        self._ort = onnx_int8_session(self, threads, cache_dir) if quantize else None
+        log.info("text encoder %s on %s (%s, dim %d)", self.model_id, self.device,
+                 "ONNX Runtime int8" if quantize else self.dtype, self.dim)
 
     # -- tokenising ---------------------------------------------------------------------------
 
@@ -291,13 +386,20 @@ class TransformerTextEncoder:
                 event.synchronize()
                 out[s + order] = host.numpy()
 
-        with torch.inference_mode():
-            for (s, e), (ids, lengths) in zip(spans, self._chunks(texts, spans)):
+        with torch.inference_mode(), closing(self._chunks(texts, spans)) as chunks:
+            for (s, e), (ids, lengths) in zip(spans, chunks):
                 order = np.argsort(-lengths, kind="stable")
                 result = torch.empty((e - s, self.dim), dtype=torch.float32, device=dev)
                 for b in range(0, len(order), bs):
                     rows = order[b : b + bs]
                     longest = max(int(lengths[rows[0]]), 1)
+                    if self._ort is not None:
+                        x = ids[rows, :longest].astype(np.int64)
+                        m = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.int64)
+                        vec = self._ort.run(None, {"input_ids": x, "attention_mask": m})[0]
+                        result[b : b + len(rows)] = torch.from_numpy(vec)
+                        bar.update(len(rows))
+                        continue
                     x = torch.from_numpy(np.ascontiguousarray(ids[rows, :longest]))
                     n_tok = torch.from_numpy(lengths[rows])
                     if self.cuda:
@@ -323,11 +425,14 @@ class TransformerTextEncoder:
         return out
 
 
-def load_text_encoder(model: str | None = None, device: str | None = None) -> TextEncoder:
-    """An encoder by id: None (bundled all-MiniLM-L6-v2), "hashing[:DIM]", an HF id or a folder."""
+def load_text_encoder(model: str | None = None, device: str | None = None, **options) -> TextEncoder:
+    """An encoder by id: None (bundled all-MiniLM-L6-v2), "hashing[:DIM]", an HF id or a folder.
+    `options` go to `TransformerTextEncoder` (dtype, quantize, batch_size, ...)."""
     if model and (model == HASHING_ID or model.startswith(HASHING_ID + ":")):
         dim = model.partition(":")[2]
         if dim and not dim.isdigit():
             raise ModelLoadError(f"bad hashing encoder id {model!r}: use 'hashing' or 'hashing:DIM'")
+        if options.get("quantize"):
+            raise ConfigError(f"quantize={options['quantize']!r} applies to transformer encoders, not {model!r}")
         return HashingTextEncoder(int(dim) if dim else 64)
-    return TransformerTextEncoder(model, device=device)
+    return TransformerTextEncoder(model, device=device, **options)

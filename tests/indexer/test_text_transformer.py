@@ -96,3 +96,29 @@ def test_cuda_half_precision_matches_cpu_fp32(tiny_model, workers):
     finally:
         gpu_enc.close()
     assert np.min(np.sum(cpu * gpu, axis=1)) > 0.999
+
+
+def test_onnx_int8_close_to_fp32_and_cached(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    fp32 = TransformerTextEncoder(tiny_model, device="cpu", threads=1)
+    q = TransformerTextEncoder(tiny_model, device="cpu", threads=1, quantize="int8", cache_dir=tmp_path)
+    cached = list(tmp_path.glob("*-int8.onnx"))
+    assert len(cached) == 1 and not list(tmp_path.glob(".*"))  # no temporary files left
+    a, b = fp32.encode(TEXTS), q.encode(TEXTS, batch_size=3)
+    assert b.dtype == np.float32 and b.shape == a.shape
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1, rtol=1e-4)
+    assert np.mean(np.sum(a * b, axis=1)) > 0.98
+    mtime = cached[0].stat().st_mtime_ns
+    again = TransformerTextEncoder(tiny_model, device="cpu", threads=1, quantize="int8", cache_dir=tmp_path)
+    assert cached[0].stat().st_mtime_ns == mtime  # reused, not exported again
+    np.testing.assert_allclose(again.encode(TEXTS), q.encode(TEXTS), atol=1e-6)
+
+
+def test_quantize_errors(tiny_model):
+    from indexer.text import load_text_encoder
+
+    with pytest.raises(ConfigError, match="int4"):
+        TransformerTextEncoder(tiny_model, device="cpu", quantize="int4")
+    with pytest.raises(ConfigError, match="hashing"):
+        load_text_encoder("hashing", quantize="int8")
