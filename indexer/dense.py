@@ -311,16 +311,20 @@ def build_text_index(
     encoder: TextEncoder,
     kb_dir: str | os.PathLike,
     kind: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = True,
-    chunk: int = 4096,
+    chunk: int | None = None,
 ) -> dict:
-    """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest."""
+    """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest.
+
+    Entities are read and encoded `chunk` at a time (4,096; 65,536 on a GPU, which needs long
+    runs of texts to stay busy); `batch_size` None is the encoder's default."""
     if kind not in KINDS:
         raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
     n = len(kb)
     if n == 0:
         raise KBError(f"{kb.path} has no entities to index")
+    chunk = chunk or (65_536 if getattr(encoder, "cuda", False) else 4096)
     vectors = np.empty((n, encoder.dim), dtype=np.float32)
     ids = np.empty(n, dtype=np.int64)
     bar = tqdm(total=n, desc="embed entities", unit=" entities", disable=not progress)
@@ -330,7 +334,7 @@ def build_text_index(
 
     def flush() -> None:
         nonlocal row
-        vecs = encoder.encode([t for _, t in batch], batch_size=batch_size)
+        vecs = encoder.encode([t for _, t in batch], **({"batch_size": batch_size} if batch_size else {}))
         vectors[row : row + len(batch)] = vecs
         ids[row : row + len(batch)] = [i for i, _ in batch]
         row += len(batch)
@@ -349,7 +353,9 @@ def build_text_index(
     index.save(
         kb_dir, TEXT_INDEX,
         {"model_id": encoder.model_id, "kb_checksum": kb.checksum, "encode_seconds": round(encode_s, 2),
-         "build_seconds": round(time.time() - started, 2)},
+         "build_seconds": round(time.time() - started, 2),
+         **({"text_encoding": {k: getattr(encoder, k) for k in ("device", "dtype", "quantize")}}
+            if hasattr(encoder, "quantize") else {})},
     )
     log.info("text index: %d entities, %s, %.1f entities/s", row, index.kind, row / max(encode_s, 1e-9))
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its

@@ -441,6 +441,7 @@ def load_text_encoder(model: str | None = None, device: str | None = None, **opt
         dim = model.partition(":")[2]
         if dim and not dim.isdigit():
             raise ModelLoadError(f"bad hashing encoder id {model!r}: use 'hashing' or 'hashing:DIM'")
+        resolve_device(device)  # a bad or invisible device is an error here too
         if options.get("quantize"):
             raise ConfigError(f"quantize={options['quantize']!r} applies to transformer encoders, not {model!r}")
         return HashingTextEncoder(int(dim) if dim else 64)

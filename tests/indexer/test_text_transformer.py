@@ -122,3 +122,20 @@ def test_quantize_errors(tiny_model):
         TransformerTextEncoder(tiny_model, device="cpu", quantize="int4")
     with pytest.raises(ConfigError, match="hashing"):
         load_text_encoder("hashing", quantize="int8")
+
+
+
+def test_cli_index_device_and_quantize_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from idx_helpers import make_kb
+
+    make_kb(tmp_path / "kbs" / "default" / "kb.sqlite")
+    base = ["kb", "index", "--home", str(tmp_path), "--text-model", "hashing", "--no-progress"]
+    r = CliRunner().invoke(app, base + ["--device", "tpu"])
+    assert r.exit_code != 0 and "'tpu'" in str(r.exception) + r.output
+    r = CliRunner().invoke(app, base + ["--quantize", "int8"])
+    assert r.exit_code != 0 and "'int8'" in str(r.exception) + r.output
+    r = CliRunner().invoke(app, base + ["--device", "cpu"])
+    assert r.exit_code == 0, r.output
