@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from kb.errors import LinkerError
-from kb.home import DEFAULT_KB, kb_path
+from kb.home import DEFAULT_KB, kb_path, resolve_home
 
 app = typer.Typer(
     name="mmel",
@@ -100,7 +100,9 @@ def kb_lookup(
 def kb_index(
     text_model: Annotated[Optional[str], typer.Option(help="Text encoder: HF id or local folder [default: bundled sentence-transformers/all-MiniLM-L6-v2]; 'hashing' is a tiny test/debug encoder.")] = None,
     index_type: Annotated[str, typer.Option(help="auto (by size: flat < 10k entities, hnsw < 2M, else ivfpq), flat, hnsw or ivfpq.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Texts per encoder batch.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=16384, help="Texts per encoder batch [default: 64 on CPU, 1024 on CUDA].")] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when visible, else CPU), cpu, cuda or cuda:N.")] = "auto",
+    quantize: Annotated[Optional[str], typer.Option(help="int8: ONNX Runtime int8 on CPU (pip install 'mmel[onnx]'), ~1.6x faster, vectors differ slightly from float32 (cosine ~0.99).")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -112,7 +114,9 @@ def kb_index(
 
     store = KnowledgeBase(kb_path(home, kb))
     _print_json(build_text_index(
-        store, load_text_encoder(text_model), kb_path(home, kb).parent,
+        store, load_text_encoder(text_model, device=device, quantize=quantize,
+                                 cache_dir=resolve_home(home) / "models" if quantize else None),
+        kb_path(home, kb).parent,
         kind=index_type, batch_size=batch_size, progress=progress,
     ))
 

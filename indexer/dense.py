@@ -69,6 +69,35 @@ def _gpu_count() -> int:
         return 0
 
 
+def faiss_distributions() -> list[str]:
+    """The installed pip distributions that ship the `faiss` package (`faiss-cpu`,
+    `faiss-gpu-cu12`, ...). More than one is a broken install: they overwrite each other's files."""
+    from importlib import metadata
+
+    names = set()
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name == "faiss" or name.startswith(("faiss-", "faiss_")):
+            names.add(name)
+    return sorted(names)
+
+
+def _gpu_cloner_options() -> faiss.GpuMultipleClonerOptions:
+    """Standard options for `index_cpu_to_all_gpus`: IVF-PQ with more than 32 one-byte
+    sub-quantizers (48 at d=384) needs float16 lookup tables to fit in shared memory."""
+    co = faiss.GpuMultipleClonerOptions()
+    co.useFloat16LookupTables = True
+    return co
+
+
+def _check_single_faiss() -> None:
+    dists = faiss_distributions()
+    if len(dists) > 1:
+        log.warning("%s are all installed and overwrite each other's `faiss` package; keep one: "
+                    "pip uninstall -y %s && pip install faiss-gpu-cu12 (GPU) or faiss-cpu (CPU)",
+                    ", ".join(dists), " ".join(dists))
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(tmp)` for a unique temporary file beside `path`, then rename it over `path`."""
     with atomic_path(path) as tmp:
@@ -131,7 +160,14 @@ class DenseIndex:
             rng = np.random.default_rng(seed)
             sample = x[np.sort(rng.choice(n, min(n, max(40 * nlist, 32_768)), replace=False))]
             log.info("training IVF-PQ (nlist %d, m %d) on %d vectors", nlist, m, len(sample))
-            index.train(sample)
+            if _gpu_count():  # k-means and PQ training on the GPU(s), then back to a CPU index
+                gpu = faiss.index_cpu_to_all_gpus(index, co=_gpu_cloner_options())
+                gpu.train(sample)
+                index = faiss.index_gpu_to_cpu(gpu)
+                index.nprobe = nprobe
+                del gpu
+            else:
+                index.train(sample)
             index.set_direct_map_type(
                 faiss.DirectMap.Array if ids is None else faiss.DirectMap.Hashtable
             )
@@ -183,8 +219,12 @@ class DenseIndex:
     def _to_gpu(self) -> None:
         if self.kind == "hnsw" or _gpu_count() == 0:
             return
+        _check_single_faiss()
         try:
-            self._search_index = faiss.index_cpu_to_all_gpus(self.index)
+            self._search_index = faiss.index_cpu_to_all_gpus(self.index, co=_gpu_cloner_options())
+            if self.kind == "ivfpq":  # keep the manifest's nprobe on the GPU copy
+                faiss.GpuParameterSpace().set_index_parameter(
+                    self._search_index, "nprobe", faiss.extract_index_ivf(self.index).nprobe)
             log.info("searching the %s index on %d GPU(s)", self.kind, _gpu_count())
         except Exception as exc:  # unsupported index type on GPU: stay on CPU
             log.warning("could not move the %s index to GPU (%s); searching on CPU", self.kind, exc)
@@ -269,14 +309,16 @@ def build_text_index(
     encoder: TextEncoder,
     kb_dir: str | os.PathLike,
     kind: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: bool = True,
-    chunk: int = 4096,
+    chunk: int | None = None,
 ) -> dict:
     """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest.
 
     Holds the KB's write lock throughout (`KBBusyError` at once if another process writes the
-    KB). Without `progress`, logs a line every 5 %."""
+    KB). Without `progress`, logs a line every 5 %. Entities are read and encoded `chunk` at a
+    time (4,096; 65,536 on a GPU, which needs long runs of texts to stay busy); `batch_size`
+    None is the encoder's default."""
     if kind not in KINDS:
         raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
     n = len(kb)
@@ -288,10 +330,11 @@ def build_text_index(
         return _build_text_index(kb, encoder, kb_dir, kind, batch_size, progress, chunk)
 
 
-def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int, progress: bool, chunk: int) -> dict:
+def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int | None, progress: bool, chunk: int | None) -> dict:
     n = len(kb)
+    chunk = chunk or (65_536 if getattr(encoder, "cuda", False) else 4096)
     if not progress:  # a log line per chunk instead of a bar: a chunk of about 5 %
-        chunk = min(chunk, max(batch_size, -(-n // 20)))
+        chunk = min(chunk, max(batch_size or 64, -(-n // 20)))
     vectors = np.empty((n, encoder.dim), dtype=np.float32)
     ids = np.empty(n, dtype=np.int64)
     bar = tqdm(total=n, desc="embed entities", unit=" entities", disable=not progress)
@@ -301,7 +344,7 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int, progress:
 
     def flush() -> None:
         nonlocal row
-        vecs = encoder.encode([t for _, t in batch], batch_size=batch_size)
+        vecs = encoder.encode([t for _, t in batch], **({"batch_size": batch_size} if batch_size else {}))
         vectors[row : row + len(batch)] = vecs
         ids[row : row + len(batch)] = [i for i, _ in batch]
         row += len(batch)
@@ -323,7 +366,9 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int, progress:
     index.save(
         kb_dir, TEXT_INDEX,
         {"model_id": encoder.model_id, "kb_checksum": kb.checksum, "encode_seconds": round(encode_s, 2),
-         "build_seconds": round(time.time() - started, 2)},
+         "build_seconds": round(time.time() - started, 2),
+         **({"text_encoding": {k: getattr(encoder, k) for k in ("device", "dtype", "quantize")}}
+            if hasattr(encoder, "quantize") else {})},
     )
     log.info("text index: %d entities, %s, %.1f entities/s", row, index.kind, row / max(encode_s, 1e-9))
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
