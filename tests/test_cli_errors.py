@@ -41,7 +41,7 @@ def home(tmp_path_factory):
     from linker.reranker import Reranker, RerankerConfig
 
     home = tmp_path_factory.mktemp("home")
-    kb = build_tiny_kb(home / "kbs" / "default")
+    kb = build_tiny_kb(home)
     build_text_index(KnowledgeBase(kb), HashingTextEncoder(64), kb.parent, kind="flat", progress=False)
     config = RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=tuple(FEATURES), text_model="hashing:64")
     Reranker(config).save(home / "models" / "reranker")
@@ -131,7 +131,7 @@ def test_help_keeps_bracketed_defaults_and_the_index_threshold():
 
 
 def test_faiss_loader_lines_silenced(tmp_path):
-    build_tiny_kb(tmp_path / "kbs" / "default")
+    build_tiny_kb(tmp_path)
     proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "kb", "index", "--text-model", "hashing",
                            "--home", str(tmp_path), "--no-progress"], cwd=ROOT, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
@@ -144,7 +144,7 @@ def test_no_progress_index_logs_every_few_percent(tmp_path, caplog):
     from indexer.text import HashingTextEncoder
     from kb.store import KnowledgeBase
 
-    kb = KnowledgeBase(build_tiny_kb(tmp_path / "kbs" / "default"))
+    kb = KnowledgeBase(build_tiny_kb(tmp_path))
     with caplog.at_level(logging.INFO, logger="indexer.dense"):
         build_text_index(kb, HashingTextEncoder(16), kb.path.parent, batch_size=1, progress=False)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedded")]

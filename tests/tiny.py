@@ -37,13 +37,13 @@ def write_tiny_entities(folder: Path) -> Path:
     return src
 
 
-def build_tiny_kb(home: Path) -> Path:
-    """Build the tiny KB (no index) as the default KB of the data home `home`; returns its `kb.sqlite`."""
+def build_tiny_kb(home: Path, name: str = "default") -> Path:
+    """Build the tiny KB (no index) as KB `name` of the data home `home`; returns its `kb.sqlite`."""
     from kb.build import build_kb
     from kb.home import kb_path
 
-    build_kb(kb_path(home), entities=write_tiny_entities(home), progress=False)
-    return kb_path(home)
+    build_kb(kb_path(home, name), entities=write_tiny_entities(home), progress=False)
+    return kb_path(home, name)
 
 
 def build_tiny_index(home: Path):

@@ -44,16 +44,16 @@ def _hold_lock(kb_dir: Path, fork_child: bool = False) -> subprocess.Popen:
 
 
 def test_second_writer_fails_at_once_naming_the_holder_and_readers_still_read(tmp_path):
-    kb_path = build_tiny_kb(tmp_path / "kbs" / "w")
+    kb_path = build_tiny_kb(tmp_path, "w")
     holder = _hold_lock(kb_path.parent)
     try:
         with pytest.raises(KBBusyError, match=rf"KB 'w' is being built by process {holder.pid} \(since "):
-            build_kb(kb_path, entities=kb_path.parent / "entities.jsonl", progress=False)
+            build_kb(kb_path, entities=tmp_path / "tiny_entities.jsonl", progress=False)
         assert len(KnowledgeBase(kb_path)) == len(TINY_ENTITIES)  # the reader is not blocked
     finally:
         holder.kill()
         holder.wait()
-    build_kb(kb_path, entities=kb_path.parent / "entities.jsonl", progress=False)  # released by the kill
+    build_kb(kb_path, entities=tmp_path / "tiny_entities.jsonl", progress=False)  # released by the kill
 
 
 def test_lock_released_when_holder_is_killed_even_with_a_forked_child_alive(tmp_path):
@@ -91,7 +91,7 @@ def test_index_of_a_kb_rebuilt_meanwhile_is_refused(tmp_path):
     from indexer.dense import build_text_index
     from indexer.text import HashingTextEncoder
 
-    kb_path = build_tiny_kb(tmp_path / "kbs" / "default")
+    kb_path = build_tiny_kb(tmp_path)
     opened = KnowledgeBase(kb_path)
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps({"qid": "Q1", "name": "Universe"}) + "\n")
@@ -105,7 +105,7 @@ def test_index_and_faces_refused_while_a_build_holds_the_lock(tmp_path):
     from indexer.faces import build_face_index
     from indexer.text import HashingTextEncoder
 
-    kb_path = build_tiny_kb(tmp_path / "kbs" / "w")
+    kb_path = build_tiny_kb(tmp_path, "w")
     store = KnowledgeBase(kb_path)
     (tmp_path / "g" / "Q76").mkdir(parents=True)
     (tmp_path / "g" / "Q76" / "a.jpg").write_bytes(b"not read")
