@@ -113,7 +113,7 @@ def spot_recall(data: list[tuple[Example, list, dict]], threshold: float) -> tup
     """(share of gold spans found by an overlapping selected span, selected spans per 1,000 chars)."""
     found = gold = picked = chars = 0
     for ex, groups, p_of in data:
-        ms = select(groups, lambda s, i: i[2] is not None or p_of[s.start, s.end] >= threshold)
+        ms = select(groups, lambda s, i: i[2] is not None or p_of.get((s.start, s.end), 0.0) >= threshold)
         found += sum(any(m.start < e and s < m.end for m in ms) for s, e in ex.gold)
         gold += len(ex.gold)
         picked += len(ms)

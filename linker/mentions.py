@@ -22,6 +22,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -62,20 +63,32 @@ WEEKDAYS = frozenset(
     "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun".split()
 )
 NEVER_ALONE = FUNCTION_WORDS | PRONOUNS | MONTHS | WEEKDAYS
+# Titles and honorifics: a name after one is written as part of a longer run ("Senator New",
+# "Sir Charles Kao"), unlike the end of a place name ("San Diego", "New York").
+TITLES = frozenset(
+    """mr mrs ms miss dr prof professor sir dame lord lady king queen prince princess duke duchess
+    archduke archduchess grand count countess earl baron baroness marquess viscount emperor empress
+    tsar tsaritsa tsarevich tsarevna czar kaiser pope saint st president vice senator sen governor
+    gov mayor general gen admiral adm captain capt colonel col major lieutenant lt sergeant sgt
+    minister chancellor premier judge justice bishop archbishop cardinal father fr rev reverend
+    sheikh emir sultan shah rabbi imam coach chairman secretary ambassador congressman
+    congresswoman representative rep commander marshal field chief prime crown""".split()
+)
 
 FEATURES = (
-    "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "ambiguity",
+    "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "after_title", "ambiguity",
     "acronym", "short", "lower_in_text",
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def closed_class(surface: str) -> bool:
     """True when every word of `surface` is a function word, pronoun, month or weekday."""
     return all(w.strip(".'’").lower() in NEVER_ALONE for w in surface.split())
 
 
-def span_features(text: str, lowered: str, span: Span, entities: int, common: Mapping[str, float]) -> list[float]:
-    """The mention-scorer features of `span` in `text` (`lowered` = `text.lower()`), in `FEATURES` order.
+def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float]) -> list[float]:
+    """The mention-scorer features of `span` in `text` (`padded` = `f" {text} "`), in `FEATURES` order.
 
     `common[w]` is how often the lower-cased word `w` is written in lower case inside a sentence
     (0 for words seen only capitalised, i.e. names); `entities` is how many entities the span's
@@ -93,11 +106,17 @@ def span_features(text: str, lowered: str, span: Span, entities: int, common: Ma
         sum(commonness) / len(commonness) if commonness else 0.0,
         float(span.prefix),
         float(span.suffix),
+        float(span.suffix and _previous_word(text, span.start) in TITLES),
         min(1.0, math.log1p(entities) / math.log(1000)),
         float(span.surface.isupper() and len(span.surface) >= 2),
         float(len(span.surface) <= 3),
-        float(f" {low} " in lowered or lowered.startswith(f"{low} ")),
+        float(f" {low} " in padded),  # also written in lower case in this text
     ]
+
+
+def _previous_word(text: str, start: int) -> str:
+    words = text[max(0, start - 40) : start].split()
+    return words[-1].strip(".").lower() if words else ""
 
 
 @dataclass(frozen=True)
@@ -177,13 +196,14 @@ def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6) -> list[
 
 
 def scored_spans(text: str, groups: list[Group], common: Mapping[str, float]) -> list[tuple[Span, list[float]]]:
-    """The spans that need the mention scorer (known keys without link probability, not closed
-    class) with their features."""
-    lowered = text.lower()
+    """The spans that need the mention scorer (known keys without link probability) with their
+    features. Spans that start with a closed-class word ("The Queen") are left out: without
+    anchors nothing says that the KB's derived alias is a name people write."""
+    padded = f" {text} "
     return [
-        (s, span_features(text, lowered, s, i[1], common))
+        (s, span_features(text, padded, s, i[1], common))
         for spans, infos in groups for s, i in zip(spans, infos)
-        if i is not None and i[2] is None and not closed_class(s.surface)
+        if i is not None and i[2] is None and not closed_class(s.surface.split()[0])
     ]
 
 
@@ -226,7 +246,7 @@ class DictionarySpotter:
         def keep(s: Span, info) -> bool:
             if info[2] is not None:
                 return info[2] >= self.config.min_link_prob
-            return p_of[s.start, s.end] >= self.threshold
+            return p_of.get((s.start, s.end), 0.0) >= self.threshold
 
         return select(groups, keep)
 
