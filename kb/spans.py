@@ -32,8 +32,10 @@ _RUN = re.compile(rf"(?<![\w'’.\-]){_CAP}(?:[ \t\u00a0]+(?:{_CAP}|\d{_TAIL}|{_
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A candidate mention: `text[start:end] == surface`, `n_words` words long. `prefix`: more
-    capitalised words of its run follow ("San" in "San Diego"); `suffix`: some precede ("Diego")."""
+    """A candidate mention: `text[start:end] == surface`, `n_words` words long. `prefix`: a
+    capitalised word follows it directly ("San" in "San Diego"); `suffix`: capitalised words
+    precede it directly ("Diego"), from `run_start` on (`run_start == start` when none do; a
+    joiner such as "and" or "of" separates: "Ethel" in "Stanley and Ethel" is no suffix)."""
 
     start: int
     end: int
@@ -41,6 +43,7 @@ class Span:
     n_words: int
     prefix: bool
     suffix: bool
+    run_start: int
 
 
 def sentence_initial(text: str, start: int) -> bool:
@@ -96,8 +99,11 @@ def run_spans(text: str, start: int, end: int, max_tokens: int = 6) -> Iterator[
 
 
 def _word_spans(text: str, ws: list[tuple[int, int, str]], max_tokens: int) -> Iterator[list[Span]]:
-    caps = [j for j, w in enumerate(ws) if w[2][0].isupper() or w[2][0].isdigit()]
+    cap = [w[2][0].isupper() or w[2][0].isdigit() for w in ws]
+    stretch = 0  # first word of the capitalised stretch that word i belongs to
     for i, (w_start, _, w) in enumerate(ws):
+        if not (i and cap[i - 1]):
+            stretch = i
         if not w[0].isupper():
             continue
         out = []
@@ -107,7 +113,8 @@ def _word_spans(text: str, ws: list[tuple[int, int, str]], max_tokens: int) -> I
                 continue
             s_end = _surface_end(text, w_start, ws[j][1])
             if s_end > w_start:
-                out.append(Span(w_start, s_end, text[w_start:s_end], j - i + 1, j < caps[-1], i > caps[0]))
+                prefix = j + 1 < len(ws) and cap[j + 1]
+                out.append(Span(w_start, s_end, text[w_start:s_end], j - i + 1, prefix, stretch < i, ws[stretch][0]))
         if out:
             yield out
 

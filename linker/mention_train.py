@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import logging
 import shlex
@@ -31,7 +32,7 @@ from kb.spans import WORD_PATTERN, sentence_initial
 from kb.store import KnowledgeBase
 from linker.document import iter_jsonl, parse_document
 from linker.mentions import (
-    FEATURES, MentionScorer, MentionScorerConfig, candidate_groups, scored_spans, select,
+    FEATURES, MentionScorer, MentionScorerConfig, candidate_groups, scored_spans, select, top_names,
 )
 
 log = logging.getLogger(__name__)
@@ -124,10 +125,11 @@ def spot_recall(data: list[tuple[Example, list, dict]], threshold: float) -> tup
 def train(examples: list[Example], kb: KnowledgeBase, target_recall: float = 0.985,
           sources: Sequence[str] = (), command: str = "") -> MentionScorer:
     common = common_words(ex.text for ex in examples)
-    rows, labels, prepared = [], [], []
+    rows, labels, prepared, cache = [], [], [], {}
+    names_of = functools.lru_cache(maxsize=None)(lambda key: top_names(kb, key))
     for ex in examples:
-        groups = candidate_groups(ex.text, kb)
-        scored = scored_spans(ex.text, groups, common)
+        groups = candidate_groups(ex.text, kb, cache=cache)
+        scored = scored_spans(ex.text, groups, common, names_of)
         fit = reachable(scored, groups, ex.gold)
         rows += [f for _, f in fit]
         labels += [float(overlaps(s.start, s.end, ex.gold)) for s, _ in fit]

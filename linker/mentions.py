@@ -20,13 +20,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
-
-import numpy as np
 
 from kb.errors import ConfigError, ModelLoadError
 from kb.normalize import mention_key
@@ -36,6 +34,8 @@ from kb.types import TextMention
 
 DEFAULT_SCORER = Path(__file__).resolve().parent / "data" / "mention_scorer.json"
 MENTION_SOURCES = ("dict", "spacy", "both")
+CACHE_KEYS = 200_000  # KB answers the spotter remembers
+NAMES_PER_KEY = 30  # entity names checked against the rest of a run
 # spaCy labels of things a KB may hold (not dates, times, quantities or numbers).
 SPACY_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
 
@@ -76,7 +76,8 @@ TITLES = frozenset(
 )
 
 FEATURES = (
-    "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "after_title", "ambiguity",
+    "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "after_title",
+    "run_not_in_names", "ambiguity",
     "acronym", "short", "lower_in_text",
 )
 
@@ -87,12 +88,14 @@ def closed_class(surface: str) -> bool:
     return all(w.strip(".'’").lower() in NEVER_ALONE for w in surface.split())
 
 
-def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float]) -> list[float]:
+def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float],
+                  names: Iterable[str] = ()) -> list[float]:
     """The mention-scorer features of `span` in `text` (`padded` = `f" {text} "`), in `FEATURES` order.
 
     `common[w]` is how often the lower-cased word `w` is written in lower case inside a sentence
     (0 for words seen only capitalised, i.e. names); `entities` is how many entities the span's
-    key may name.
+    key may name; `names`, for a span at the end of a longer run, the names of its key's most
+    probable entities ("York" in "New York": is "New" part of any of them?).
     """
     words = span.surface.split()
     commonness = [common.get(w.lower(), 0.0) for w in words if w[:1].isupper()]
@@ -107,11 +110,27 @@ def span_features(text: str, padded: str, span: Span, entities: int, common: Map
         float(span.prefix),
         float(span.suffix),
         float(span.suffix and _previous_word(text, span.start) in TITLES),
+        float(span.suffix and not run_in_names(text[span.run_start : span.start], names)),
         min(1.0, math.log1p(entities) / math.log(1000)),
         float(span.surface.isupper() and len(span.surface) >= 2),
         float(len(span.surface) <= 3),
         float(f" {low} " in padded),  # also written in lower case in this text
     ]
+
+
+def _tokens(text: str) -> set[str]:
+    return {w for w in mention_key(text).replace(",", " ").replace(".", " ").split() if w not in TITLES}
+
+
+def run_in_names(before: str, names: Iterable[str]) -> bool:
+    """True when a word of `before` after its last title is a word of one of `names`, or when no
+    word follows the last title ("Senator New")."""
+    words = mention_key(before).replace(",", " ").replace(".", " ").split()
+    for i in range(len(words) - 1, -1, -1):
+        if words[i] in TITLES:
+            words = words[i + 1 :]
+            break
+    return not words or any(set(words) & _tokens(n) for n in names)
 
 
 def _previous_word(text: str, start: int) -> str:
@@ -145,11 +164,13 @@ class MentionScorer:
         if len(config.weights) != len(FEATURES):
             raise ConfigError(f"mention scorer has {len(config.weights)} weights, expected {len(FEATURES)}")
         self.config = config
-        self.weights = np.asarray(config.weights, np.float64)
 
-    def probability(self, features: Sequence[Sequence[float]]) -> np.ndarray:
-        x = np.asarray(features, np.float64).reshape(-1, len(FEATURES))
-        return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.config.bias)))
+    def probability(self, features: Sequence[Sequence[float]]) -> list[float]:
+        """σ(bias + weights · x) per feature row (plain Python: a document has a few rows, where
+        NumPy's call overhead would dominate)."""
+        w, b = self.config.weights, self.config.bias
+        return [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, b + sum(wi * xi for wi, xi in zip(w, row))))))
+                for row in features]
 
     @classmethod
     def load(cls, path: str | os.PathLike = DEFAULT_SCORER) -> MentionScorer:
@@ -186,25 +207,36 @@ class SpotterConfig:
 Group = tuple[list[Span], list[tuple[float, int, float | None] | None]]
 
 
-def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6) -> list[Group]:
+def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6, cache: dict | None = None) -> list[Group]:
     """Per start word, its spans longest first and, per span, the KB's `(anchors, entities,
-    link probability)` for its key (None: a key the KB does not know). One KB query."""
+    link probability)` for its key (None: a key the KB does not know). At most one KB query:
+    keys found in `cache` (key → info or None) are not asked again, new ones are added."""
     groups = [g for start, end in runs(text) for g in run_spans(text, start, end, max_tokens)]
     keys = [[mention_key(s.surface) for s in g] for g in groups]
-    info = kb.mention_info(k for ks in keys for k in ks)
-    return [(g, [info.get(k) for k in ks]) for g, ks in zip(groups, keys)]
+    cache = {} if cache is None else cache
+    missing = [k for ks in keys for k in ks if k not in cache]
+    if missing:
+        found = kb.mention_info(missing)
+        cache.update((k, found.get(k)) for k in missing)
+    return [(g, [cache[k] for k in ks]) for g, ks in zip(groups, keys)]
 
 
-def scored_spans(text: str, groups: list[Group], common: Mapping[str, float]) -> list[tuple[Span, list[float]]]:
+def scored_spans(text: str, groups: list[Group], common: Mapping[str, float],
+                 names_of: Callable[[str], list[str]]) -> list[tuple[Span, list[float]]]:
     """The spans that need the mention scorer (known keys without link probability) with their
-    features. Spans that start with a closed-class word ("The Queen") are left out: without
-    anchors nothing says that the KB's derived alias is a name people write."""
+    features; `names_of(key)` gives the names of a key's most probable entities. Spans that start
+    with a closed-class word ("The Queen") are left out: without anchors nothing says that the
+    KB's derived alias is a name people write."""
     padded = f" {text} "
     return [
-        (s, span_features(text, padded, s, i[1], common))
+        (s, span_features(text, padded, s, i[1], common, names_of(mention_key(s.surface)) if s.suffix else ()))
         for spans, infos in groups for s, i in zip(spans, infos)
         if i is not None and i[2] is None and not closed_class(s.surface.split()[0])
     ]
+
+
+def top_names(kb: KnowledgeBase, key: str, k: int = NAMES_PER_KEY) -> list[str]:
+    return [c.name for c in kb.lookup_key(key, k)]
 
 
 def select(groups: list[Group], keep) -> list[TextMention]:
@@ -235,11 +267,26 @@ class DictionarySpotter:
         self.scorer = scorer or MentionScorer.load()
         self.config = config
         self.threshold = self.scorer.config.threshold if config.threshold is None else config.threshold
+        self._info: dict = {}  # mention key → KB info (or None), shared by calls; the KB is read-only
+        self._names: dict = {}  # mention key → names of its top entities
+
+    def _cache(self) -> dict:
+        if len(self._info) > CACHE_KEYS:
+            self._info = {}
+        return self._info
+
+    def _names_of(self, key: str) -> list[str]:
+        names = self._names.get(key)
+        if names is None:
+            if len(self._names) > CACHE_KEYS:
+                self._names = {}
+            names = self._names[key] = top_names(self.kb, key)
+        return names
 
     def __call__(self, text: str) -> list[TextMention]:
         """Mentions in `text`, in text order."""
-        groups = candidate_groups(text, self.kb, self.config.max_tokens)
-        scored = scored_spans(text, groups, self.scorer.config.common)
+        groups = candidate_groups(text, self.kb, self.config.max_tokens, self._cache())
+        scored = scored_spans(text, groups, self.scorer.config.common, self._names_of)
         probs = self.scorer.probability([f for _, f in scored]) if scored else []
         p_of = {(s.start, s.end): float(p) for (s, _), p in zip(scored, probs)}
 

@@ -46,3 +46,10 @@ def test_spans_are_exact_slices_and_surfaces_agree(text):
         assert text[s.start:s.end] == s.surface and s.surface[0].isupper()
         assert 1 <= s.n_words <= 6
     assert sorted(surfaces(text)) == sorted(s.surface for s in spans)
+
+
+def test_joiners_separate_names_for_suffix_flags():
+    spans = {s.surface: s for s in all_spans("Stanley and Ethel Bruce met Sir George Grey")}
+    assert not spans["Ethel Bruce"].suffix  # "and" separates two names
+    assert spans["Bruce"].suffix and spans["Bruce"].run_start == spans["Ethel Bruce"].start
+    assert spans["George Grey"].suffix and spans["George Grey"].run_start == spans["Sir George Grey"].start

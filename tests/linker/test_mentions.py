@@ -126,3 +126,12 @@ def test_spacy_detector_keeps_entity_labels(trap_kb, tmp_path):
     detector = make_detector(trap_kb, "both", str(tmp_path / "pipeline"))
     got = detector("Chuck Norris in 1976 with Angela Merkel")
     assert [m.surface for m in got] == ["Chuck Norris", "Angela Merkel"]
+
+
+def test_run_in_names_looks_past_titles():
+    from linker.mentions import run_in_names
+
+    assert not run_in_names("New", ["Dick York", "Prince Andrew, Duke of York"])  # "New York"
+    assert run_in_names("Dragan", ["Dragan Djokanovic"])
+    assert run_in_names("Senator", ["Harry Stewart New"])  # only a title before the name
+    assert run_in_names("Argentine President Mauricio", ["Mauricio Macri"])
