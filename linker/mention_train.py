@@ -32,7 +32,7 @@ from kb.spans import WORD_PATTERN, sentence_initial
 from kb.store import KnowledgeBase
 from linker.document import iter_jsonl, parse_document
 from linker.mentions import (
-    FEATURES, MentionScorer, MentionScorerConfig, candidate_groups, scored_spans, select, top_names,
+    FEATURES, MentionScorer, MentionScorerConfig, candidate_groups, scored_spans, select, top_name_words,
 )
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def train(examples: list[Example], kb: KnowledgeBase, target_recall: float = 0.9
           sources: Sequence[str] = (), command: str = "") -> MentionScorer:
     common = common_words(ex.text for ex in examples)
     rows, labels, prepared, cache = [], [], [], {}
-    names_of = functools.lru_cache(maxsize=None)(lambda key: top_names(kb, key))
+    names_of = functools.lru_cache(maxsize=None)(lambda key: top_name_words(kb, key))
     for ex in examples:
         groups = candidate_groups(ex.text, kb, cache=cache)
         scored = scored_spans(ex.text, groups, common, names_of)

@@ -89,13 +89,13 @@ def closed_class(surface: str) -> bool:
 
 
 def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float],
-                  names: Iterable[str] = ()) -> list[float]:
+                  names: frozenset[str] = frozenset()) -> list[float]:
     """The mention-scorer features of `span` in `text` (`padded` = `f" {text} "`), in `FEATURES` order.
 
     `common[w]` is how often the lower-cased word `w` is written in lower case inside a sentence
     (0 for words seen only capitalised, i.e. names); `entities` is how many entities the span's
-    key may name; `names`, for a span at the end of a longer run, the names of its key's most
-    probable entities ("York" in "New York": is "New" part of any of them?).
+    key may name; `names`, for a span at the end of a longer run, the words of the names of its
+    key's most probable entities ("York" in "New York": is "New" one of them?).
     """
     words = span.surface.split()
     commonness = [common.get(w.lower(), 0.0) for w in words if w[:1].isupper()]
@@ -122,15 +122,20 @@ def _tokens(text: str) -> set[str]:
     return {w for w in mention_key(text).replace(",", " ").replace(".", " ").split() if w not in TITLES}
 
 
-def run_in_names(before: str, names: Iterable[str]) -> bool:
-    """True when a word of `before` after its last title is a word of one of `names`, or when no
-    word follows the last title ("Senator New")."""
+def name_words(names: Iterable[str]) -> frozenset[str]:
+    """The words (mention keys, titles aside) of `names`."""
+    return frozenset(w for n in names for w in _tokens(n))
+
+
+def run_in_names(before: str, names: frozenset[str]) -> bool:
+    """True when a word of `before` after its last title is in `names` (see `name_words`), or
+    when no word follows the last title ("Senator New")."""
     words = mention_key(before).replace(",", " ").replace(".", " ").split()
     for i in range(len(words) - 1, -1, -1):
         if words[i] in TITLES:
             words = words[i + 1 :]
             break
-    return not words or any(set(words) & _tokens(n) for n in names)
+    return not words or not names.isdisjoint(words)
 
 
 def _previous_word(text: str, start: int) -> str:
@@ -221,22 +226,29 @@ def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6, cache: d
     return [(g, [cache[k] for k in ks]) for g, ks in zip(groups, keys)]
 
 
+def needs_scorer(span: Span, info) -> bool:
+    """A known key without link probability that does not start with a closed-class word ("The
+    Queen": without anchors nothing says that the KB's derived alias is a name people write)."""
+    return info is not None and info[2] is None and not closed_class(span.surface.split()[0])
+
+
+def features_of(text: str, padded: str, span: Span, info, common: Mapping[str, float],
+                names_of: Callable[[str], frozenset[str]]) -> list[float]:
+    names = names_of(mention_key(span.surface)) if span.suffix else frozenset()
+    return span_features(text, padded, span, info[1], common, names)
+
+
 def scored_spans(text: str, groups: list[Group], common: Mapping[str, float],
-                 names_of: Callable[[str], list[str]]) -> list[tuple[Span, list[float]]]:
-    """The spans that need the mention scorer (known keys without link probability) with their
-    features; `names_of(key)` gives the names of a key's most probable entities. Spans that start
-    with a closed-class word ("The Queen") are left out: without anchors nothing says that the
-    KB's derived alias is a name people write."""
+                 names_of: Callable[[str], frozenset[str]]) -> list[tuple[Span, list[float]]]:
+    """The spans that need the mention scorer with their features; `names_of(key)` gives the
+    name words of a key's most probable entities (`top_name_words`)."""
     padded = f" {text} "
-    return [
-        (s, span_features(text, padded, s, i[1], common, names_of(mention_key(s.surface)) if s.suffix else ()))
-        for spans, infos in groups for s, i in zip(spans, infos)
-        if i is not None and i[2] is None and not closed_class(s.surface.split()[0])
-    ]
+    return [(s, features_of(text, padded, s, i, common, names_of))
+            for spans, infos in groups for s, i in zip(spans, infos) if needs_scorer(s, i)]
 
 
-def top_names(kb: KnowledgeBase, key: str, k: int = NAMES_PER_KEY) -> list[str]:
-    return [c.name for c in kb.lookup_key(key, k)]
+def top_name_words(kb: KnowledgeBase, key: str, k: int = NAMES_PER_KEY) -> frozenset[str]:
+    return name_words(c.name for c in kb.lookup_key(key, k))
 
 
 def select(groups: list[Group], keep) -> list[TextMention]:
@@ -275,25 +287,26 @@ class DictionarySpotter:
             self._info = {}
         return self._info
 
-    def _names_of(self, key: str) -> list[str]:
+    def _names_of(self, key: str) -> frozenset[str]:
         names = self._names.get(key)
         if names is None:
             if len(self._names) > CACHE_KEYS:
                 self._names = {}
-            names = self._names[key] = top_names(self.kb, key)
+            names = self._names[key] = top_name_words(self.kb, key)
         return names
 
     def __call__(self, text: str) -> list[TextMention]:
         """Mentions in `text`, in text order."""
         groups = candidate_groups(text, self.kb, self.config.max_tokens, self._cache())
-        scored = scored_spans(text, groups, self.scorer.config.common, self._names_of)
-        probs = self.scorer.probability([f for _, f in scored]) if scored else []
-        p_of = {(s.start, s.end): float(p) for (s, _), p in zip(scored, probs)}
+        padded, common = f" {text} ", self.scorer.config.common
 
-        def keep(s: Span, info) -> bool:
+        def keep(s: Span, info) -> bool:  # scored only when the greedy selection gets to it
             if info[2] is not None:
                 return info[2] >= self.config.min_link_prob
-            return p_of.get((s.start, s.end), 0.0) >= self.threshold
+            if not needs_scorer(s, info):
+                return False
+            features = features_of(text, padded, s, info, common, self._names_of)
+            return self.scorer.probability([features])[0] >= self.threshold
 
         return select(groups, keep)
 

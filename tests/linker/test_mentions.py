@@ -129,9 +129,9 @@ def test_spacy_detector_keeps_entity_labels(trap_kb, tmp_path):
 
 
 def test_run_in_names_looks_past_titles():
-    from linker.mentions import run_in_names
+    from linker.mentions import name_words, run_in_names
 
-    assert not run_in_names("New", ["Dick York", "Prince Andrew, Duke of York"])  # "New York"
-    assert run_in_names("Dragan", ["Dragan Djokanovic"])
-    assert run_in_names("Senator", ["Harry Stewart New"])  # only a title before the name
-    assert run_in_names("Argentine President Mauricio", ["Mauricio Macri"])
+    assert not run_in_names("New", name_words(["Dick York", "Prince Andrew, Duke of York"]))  # "New York"
+    assert run_in_names("Dragan", name_words(["Dragan Djokanovic"]))
+    assert run_in_names("Senator", name_words(["Harry Stewart New"]))  # only a title before the name
+    assert run_in_names("Argentine President Mauricio", name_words(["Mauricio Macri"]))
