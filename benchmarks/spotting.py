@@ -102,9 +102,6 @@ def bench_no_spans(linker, data, batch_size: int = 64) -> dict:
     qids = [q for _, q in data]
     raw = [replace(d, mentions=None) for d in docs]
     list(linker.link_many(raw[:8]))  # warm-up outside the timing
-    t0 = time.perf_counter()
-    given = [[link.entity for link in links] for links in linker.link_many(docs, batch_size=batch_size)]
-    given_s = time.perf_counter() - t0
     detector, spot_s = linker.detector, 0.0
 
     def timed(text):  # the spotter's time inside the same run, under the same load
@@ -123,6 +120,9 @@ def bench_no_spans(linker, data, batch_size: int = 64) -> dict:
         raw_s = time.perf_counter() - t0
     finally:
         linker.detector = detector
+    t0 = time.perf_counter()  # after the raw pass: neither pass finds caches the other one warmed
+    given = [[link.entity for link in links] for links in linker.link_many(docs, batch_size=batch_size)]
+    given_s = time.perf_counter() - t0
     return {
         **spotting_scores(docs, qids, predicted, given),
         "seconds": {"given_spans": given_s, "raw_text": raw_s, "spotter": spot_s},
