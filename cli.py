@@ -171,8 +171,8 @@ def link(
 
 @app.command("train")
 def train(
-    train_file: Annotated[Path, typer.Option("--train", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}.")],
-    dev_file: Annotated[Path, typer.Option("--dev", help="Labelled JSONL for model selection and NIL calibration.")],
+    train_file: Annotated[list[Path], typer.Option("--train", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}; repeat for several files.")],
+    dev_file: Annotated[list[Path], typer.Option("--dev", help="Labelled JSONL for model selection and NIL calibration; repeat for several (each set weighs the same).")],
     out: Annotated[Optional[Path], typer.Option(help="Model path without suffix [default: <home>/models/reranker].")] = None,
     epochs: Annotated[int, typer.Option(min=1, max=200, help="Training epochs (best dev epoch is kept).")] = 8,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,

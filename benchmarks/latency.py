@@ -86,7 +86,7 @@ def load_linker(args):
 
     index = load_text_index(KnowledgeBase(kb_dir(home, name) / "kb.sqlite"), kb_dir(home, name))
     model = WORK / "latency" / "untrained-reranker"
-    Reranker(RerankerConfig(n_features=len(FEATURES), dim=index.dim,
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
                             text_model=index.manifest["model_id"])).save(model)
     return Linker.load(home, name, model), name, "untrained (same shape; timing only)"
 

@@ -81,7 +81,7 @@ def serve_standin(kb_folder: Path, port: int, threads: int) -> None:
     from linker.server import serve
 
     kb = KnowledgeBase(kb_folder / "kb.sqlite")
-    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64)).eval()
+    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).eval()
     linker = Linker(kb, load_text_index(kb, kb_folder), HashingTextEncoder(64), reranker)
     serve(linker, host="127.0.0.1", port=port, threads=threads or None)
 

@@ -42,7 +42,7 @@ def load_results(folder: Path) -> dict[str, dict]:
 def kind(stem: str, obj: dict) -> str:
     """Which benchmark a result is: its `benchmark` key, else its file name without a suffix."""
     name = obj.get("benchmark") or stem
-    for known in ("raw_text", "mel", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
+    for known in ("raw_text", "mel", "cross", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
         if name == known or name.startswith(known + "_") or stem.startswith(known + "_"):
             return known
     return name
@@ -98,6 +98,30 @@ def section_mel(items: dict[str, dict]) -> list[str]:
                      f"{c.get('text_model', '?')}), test {Path(str(c.get('test', '?'))).name}, "
                      f"{r.get('mentions', '?')} mentions, reranker {c.get('model', '?')}.")
     return lines + ["", "![recall@k](results/recall_at_k.png)"]
+
+
+def section_cross(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for r in items.values():
+        columns = list(r.get("baselines", {}))
+        head = ["trained on"] + [f"{c}: hits@1 / R@30 / F1" for c in columns]
+        rows = [[row] + [f"{_f(c['hits_at_1'])} / {_f(c['recall_at_k']['30'])} / {_f(c['micro_f1'])}"
+                         for c in (cells[col] for col in columns)] for row, cells in r.get("rows", {}).items()]
+        for name in ("fuzzy_dense", "exact_name"):
+            rows.append([f"baseline: {name}"] + [
+                f"{_f(b[name]['hits_at_1'])} / {_f(b[name]['recall_at_k']['30'])} / {_f(b[name]['micro_f1'])}"
+                for b in (r["baselines"][col] for col in columns)])
+        lines += table(head, rows)
+        nil = [[row, Path(p).name, _f(d["hits_at_1"]), _f(d["nil_precision"]), _f(d["nil_recall"]),
+                _f(d["nil_rate_without_hidden"])]
+               for row, t in r.get("training", {}).items() for p, d in t.get("dev_sets", {}).items()]
+        lines += ["", "Training (merged KB; epochs and NIL threshold chosen on the dev sets named):", ""]
+        lines += table(["trained on", "dev set", "dev hits@1", "NIL precision", "NIL recall",
+                        "NIL rate on kept golds"], nil)
+        times = ", ".join(f"{k} {t.get('seconds')} s" for k, t in r.get("training", {}).items())
+        lines += ["", "NIL precision/recall: a random fifth of dev mentions lose their gold (they become NIL); "
+                  f"the last column is the share of the other mentions wrongly decided NIL. Training times: {times}."]
+    return lines
 
 
 def section_latency(items: dict[str, dict]) -> list[str]:
@@ -196,6 +220,7 @@ def section_raw_text(items: dict[str, dict]) -> list[str]:
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "mel": ("Text entity linking (mel)", section_mel),
+    "cross": ("Cross-data text linking: trained on WikiMEL / Richpedia / both (cross)", section_cross),
     "raw_text": ("Linking from raw text (mel --no-spans)", section_raw_text),
     "latency": ("Text linker latency and throughput (latency)", section_latency),
     "faces": ("Face identification with NIL (faces)", section_faces),

@@ -138,9 +138,10 @@ def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike, progress: 
     return path
 
 
-def load_context_encoder(model_id: str, kb, kb_dir: str | os.PathLike, progress: bool = False):
+def load_context_encoder(model_id: str, kb, kb_dir: str | os.PathLike):
     """The context encoder named `model_id`: `static:<transformer>` is the KB's distilled
-    encoder (distilled now if the KB has none yet); anything else is a text encoder id."""
+    encoder, written by `build_text_index` (`mmel kb index`); anything else is a text encoder
+    id. Only reads: a missing or stale distilled encoder is a ModelLoadError."""
     from indexer.text import HASHING_ID, load_text_encoder
 
     if not model_id.startswith(STATIC_PREFIX):
@@ -152,6 +153,7 @@ def load_context_encoder(model_id: str, kb, kb_dir: str | os.PathLike, progress:
     path = Path(kb_dir) / CONTEXT_FILE
     meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
     if meta.get("base_model_id") != base or meta.get("kb_checksum") != kb.checksum:
-        log.info("distilling the static context encoder from %s (once per KB)", base)
-        build_context_encoder(kb, load_text_encoder(base), kb_dir, progress=progress)
+        found = f"one for {meta.get('base_model_id')!r} and another KB build" if meta else "none"
+        raise ModelLoadError(f"{kb_dir} has no static context encoder distilled from {base!r} for this KB "
+                             f"({found}): run `mmel kb index` for this KB (it writes one)")
     return StaticTextEncoder.load(path)

@@ -15,6 +15,7 @@ BASE = 1.0  # the name without its parenthetical disambiguator
 FIRST_LAST = 0.6
 SURNAME = 0.3
 TITLE_PLACE = 0.3
+TERRITORY = 0.1  # the territorial designation: "Charles I of Austria" → "Austria" (how captions often cut it)
 TOKEN = 0.1  # any single name token: given names, middle (paternal) surnames, East Asian family names
 PAIR = 0.3  # two adjacent name tokens: "Suu Kyi", "Leonel Cota", "Canales Rivera"
 
@@ -24,6 +25,7 @@ _PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della"
 _PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marquess|Viscount|Baron|Lord|Count)\b\s*(?:of\s+)?(.*)$", re.I)
 _HONORIFIC = re.compile(r"^(?:Sir|Dame|Lord|Lady|Saint|St\.|King|Queen|Prince|Princess|Emperor|Empress|Pope|Grand Duchess|Grand Duke|Duchess|Duke|Archduke|Archduchess|Count|Countess)\s+", re.I)
 _REGNAL = re.compile(r"^(.+?\s[IVXL]+|[^,]+?)(?:,\s*[^,]+|\s+of\s+.+)$")
+_TERRITORY = re.compile(r"\sof\s+(.+)$")
 
 
 def base_name(name: str) -> str:
@@ -52,6 +54,18 @@ def surname(name: str) -> str | None:
     return " ".join(words[start:])
 
 
+def territories(name: str) -> list[str]:
+    """The place a noble or regnal name is "of", and its parts:
+    `"Moritz, Landgrave of Hesse-Kassel"` → `["Hesse-Kassel", "Hesse", "Kassel"]`,
+    `"Emma of Waldeck and Pyrmont"` → `["Waldeck and Pyrmont", "Waldeck", "Pyrmont"]`."""
+    m = _TERRITORY.search(name)
+    if not m:
+        return []
+    place = m.group(1).strip()
+    parts = [p.strip() for p in re.split(r"\s+and\s+|-", place)]
+    return list(dict.fromkeys([place, *(p for p in parts if p[:1].isupper())]))
+
+
 def derive(name: str) -> list[tuple[str, float]]:
     """Alias variants of `name` with weights; the strongest weight wins for repeated aliases."""
     out: dict[str, float] = {}
@@ -76,6 +90,8 @@ def derive(name: str) -> list[tuple[str, float]]:
         add(base, FIRST_LAST)
     regnal = _REGNAL.match(base)
     if regnal and ("," in base or " of " in base):  # "Faisal II of Iraq" → "Faisal II"; "Anna Pavlovna of Russia"
+        for place in territories(base):
+            add(place, TERRITORY)
         base = regnal.group(1).strip()
         add(base, FIRST_LAST)
     plain = _HONORIFIC.sub("", base)
@@ -84,8 +100,9 @@ def derive(name: str) -> list[tuple[str, float]]:
         add(f"{base[: len(base) - len(plain)]}{plain.split()[0]}", FIRST_LAST)
         base = plain
     words = _tokens(base)
-    if len(words) == 1 and " " in base:  # "Faisal II" → "Faisal"
+    if len(words) == 1 and " " in base:  # "Faisal II" → "Faisal", "II" (captions mark either)
         add(words[0], TOKEN)
+        add(base.split()[-1], TOKEN)
     sur = surname(base)
     if sur:
         add(sur, SURNAME)

@@ -68,10 +68,11 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
 CONTEXT_ENCODERS = ("static", "transformer")
 
 
-def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, home=None,
+def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None, home=None,
                 kb: str = "default", context: str = "static", keep: str = "all",
                 progress: bool = True) -> dict:
-    """Train the reranker for KB `kb`; saves to `out` or `<home>/models/reranker`.
+    """Train the reranker for KB `kb` on one or more labelled files (model selection and NIL
+    calibration on the dev files together); saves to `out` or `<home>/models/reranker`.
 
     `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
     `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 30) or `all`.
@@ -87,10 +88,19 @@ def train_model(train_file, dev_file, *, out=None, epochs: int = 8, limit=None, 
     store = KnowledgeBase(kb_path(home, kb))
     index = load_text_index(store, kb_dir(home, kb))
     model_id = (STATIC_PREFIX if context == "static" else "") + index.manifest["model_id"]
-    encoder = load_context_encoder(model_id, store, kb_dir(home, kb), progress=progress)
+    encoder = load_context_encoder(model_id, store, kb_dir(home, kb))
     out = Path(out) if out else resolve_home(home) / "models" / "reranker"
-    return train_reranker(store, index, encoder, train_file, dev_file, out,
+    return train_reranker(store, index, encoder, _paths(train_files), _paths(dev_files), out,
                           epochs=epochs, limit=limit, candidates=candidates, progress=progress)
+
+
+def _paths(files) -> list[Path]:
+    """One path or several, each checked to be a readable file."""
+    paths = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"labelled file {p} does not exist")
+    return paths
 
 
 def parse_keep(keep: str):

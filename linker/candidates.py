@@ -1,12 +1,13 @@
-"""Candidate generation: prior pool, the M3EL/REL 4 + 3 reduction, dense retrieval, fuzzy names
-and in-document coreference.
+"""Candidate generation: the prior pool ranked with the document's own evidence, dense retrieval,
+fuzzy names and in-document coreference.
 
-For one mention with key `m` and context embedding `c`:
-1. pool: the `pool` most probable entities by p(e|m), ordered by (prior, cos(c, e)) so that ties
-   in the prior (a surname shared by 40 people) are broken by context; the first `top` (30) form
-   the candidate list whose recall the benchmark reports.
-2. reduction: of those 30 keep `keep_prior` (4) by prior and `keep_context` (3) more by context
-   similarity; set `keep_prior=None` to keep all 30.
+For one mention with key `m` and context embedding `c` in a document with words W:
+1. pool: up to `pool` entities with p(e|m) > 0, ranked by prior + name_in_document(e) (the share of
+   e's other name tokens that W contains: "Clinton" after "Hillary Clinton"; "Saxony" in "Franz
+   Xavier of Saxony …"), ties broken by cos(c, e); the first `top` (30) form the candidate list
+   whose recall the benchmark reports.
+2. reduction: of those 30 keep `keep_prior` by that rank and `keep_context` more by context
+   similarity; `keep_prior=None` (the default) keeps all 30.
 3. unions: `dense_k` nearest entities to `c` in the FAISS text index; rapidfuzz matches over
    mention keys when `m` has no prior; and, for a mention that is part of a longer mention of the
    same document ("Powers" after "Stefanie Powers"), the longer mention's candidates.
@@ -24,30 +25,45 @@ from rapidfuzz import fuzz, process
 from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
-from kb.types import TextMention
+from kb.types import Entity, TextMention
+from linker.features import name_in_document, words
 
 
 @dataclass(frozen=True, slots=True)
 class CandidateConfig:
-    pool: int = 100
+    pool: int = 500
     top: int = 30
-    keep_prior: int | None = 4
+    keep_prior: int | None = None
     keep_context: int = 3
-    dense_k: int = 3
+    dense_k: int = 10
     fuzzy_k: int = 3
     fuzzy_cutoff: float = 88.0
 
 
 @dataclass(frozen=True, slots=True)
 class MentionCandidates:
-    """The candidates of one mention (entity idxs) with where each came from."""
+    """The candidates of one mention, with what later stages need of each (same order as `idxs`)."""
 
     mention: TextMention
     idxs: tuple[int, ...]
+    entities: tuple[Entity, ...]
     priors: tuple[float, ...]
     prior_ranks: tuple[int | None, ...]
     sources: tuple[frozenset[str], ...]
+    similarities: tuple[float, ...]  # cos(context, entity)
+    in_document: tuple[float, ...]  # features.name_in_document
+    vectors: np.ndarray = field(compare=False, repr=False)  # (len(idxs), dim) entity embeddings
+    document_words: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
+
+
+@dataclass(slots=True)
+class _Found:
+    """A candidate while the pool is gathered: its prior, prior rank and sources."""
+
+    prior: float = 0.0
+    rank: int | None = None
+    sources: set[str] = field(default_factory=set)
 
 
 def _is_part(short: str, long: str) -> bool:
@@ -56,24 +72,36 @@ def _is_part(short: str, long: str) -> bool:
     return 0 < len(s) < len(l) and any(l[i : i + len(s)] == s for i in range(len(l) - len(s) + 1))
 
 
+def document_words(text: str, mention: TextMention) -> frozenset[str]:
+    """The words of `text` outside the mention's span (what `name_in_document` looks in)."""
+    return frozenset(words(text[: mention.start] + " " + text[mention.end :]))
+
+
+def fuzzy_table(kb: KnowledgeBase) -> dict[str, list[str]]:
+    """Every mention key of `kb`, grouped by first character (the fuzzy matcher's choices)."""
+    table: dict[str, list[str]] = {}
+    for k, _, _ in kb.iter_mentions():
+        table.setdefault(k[:1], []).append(k)
+    return table
+
+
 class CandidateGenerator:
-    """Generates candidates for the mentions of documents against one KB and its text index."""
+    """Generates candidates for the mentions of documents against one KB and its text index.
+
+    Everything is read at construction; afterwards the generator only reads, so one instance is
+    safe to share between threads.
+    """
 
     def __init__(self, kb: KnowledgeBase, index, config: CandidateConfig = CandidateConfig()):
         self.kb = kb
         self.index = index
         self.config = config
-        self._keys: dict[str, list[str]] | None = None
+        self._keys = fuzzy_table(kb)
 
     def _fuzzy(self, key: str) -> list[str]:
         """Mention keys close to `key` (same first letter), best first."""
-        if self._keys is None:
-            self._keys = {}
-            for k, _, _ in self.kb.iter_mentions():
-                self._keys.setdefault(k[:1], []).append(k)
-        choices = self._keys.get(key[:1], [])
         hits = process.extract(
-            key, choices, scorer=fuzz.ratio, limit=self.config.fuzzy_k,
+            key, self._keys.get(key[:1], []), scorer=fuzz.ratio, limit=self.config.fuzzy_k,
             score_cutoff=self.config.fuzzy_cutoff,
         )
         return [h[0] for h in hits]
@@ -88,73 +116,86 @@ class CandidateGenerator:
                 return keys
         return []
 
-    def generate(
-        self, docs_mentions: Sequence[Sequence[TextMention]], contexts: np.ndarray
-    ) -> list[list[MentionCandidates]]:
-        """Candidates for every mention; `contexts` holds one embedding per mention, in order."""
+    def _gather(self, mentions: Sequence[TextMention], dense_ids) -> list[dict[int, _Found]]:
+        """Candidates of each mention of one document, with prior, rank and sources."""
         cfg = self.config
-        flat = [m for ms in docs_mentions for m in ms]
-        if not flat:
+        keys = [mention_key(m.surface) for m in mentions]
+        priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
+        out = []
+        for i, key in enumerate(keys):
+            cands: dict[int, _Found] = {}
+            for rank, (idx, p) in enumerate(priors[key]):
+                cands[idx] = _Found(p, rank, {"prior"})
+            for other in set(keys):
+                if _is_part(key, other):
+                    for idx, p in priors[other][: cfg.top]:
+                        found = cands.setdefault(idx, _Found())
+                        found.prior = max(found.prior, p)
+                        found.sources.add("coref")
+            if not priors[key]:
+                for fk in self._partial(mentions[i].surface) or self._fuzzy(key):
+                    for idx, _ in self.kb.prior_candidates(fk, cfg.top):
+                        cands.setdefault(idx, _Found()).sources.add("fuzzy")
+            if dense_ids is not None:
+                for idx in dense_ids[i]:
+                    if idx >= 0:
+                        cands.setdefault(int(idx), _Found()).sources.add("dense")
+            out.append(cands)
+        return out
+
+    def generate(
+        self, texts: Sequence[str], docs_mentions: Sequence[Sequence[TextMention]], contexts: np.ndarray
+    ) -> list[list[MentionCandidates]]:
+        """Candidates for every mention of every document (`texts[d]` holds `docs_mentions[d]`);
+        `contexts` holds one embedding per mention, in order."""
+        cfg = self.config
+        if not any(docs_mentions):
             return [[] for _ in docs_mentions]
-        dense_scores, dense_ids = self.index.search(contexts, cfg.dense_k) if cfg.dense_k else (None, None)
-        raw: list[dict[int, tuple[float, int | None, set[str]]]] = []
+        dense_ids = self.index.search(contexts, cfg.dense_k)[1] if cfg.dense_k else None
+        raw: list[dict[int, _Found]] = []
         pos = 0
         for ms in docs_mentions:
-            keys = [mention_key(m.surface) for m in ms]
-            priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
-            for i, key in enumerate(keys):
-                cands: dict[int, tuple[float, int | None, set[str]]] = {}
-                for rank, (idx, p) in enumerate(priors[key]):
-                    cands[idx] = (p, rank, {"prior"})
-                for other in set(keys):
-                    if _is_part(key, other):
-                        for idx, p in priors[other][: cfg.top]:
-                            old = cands.get(idx, (0.0, None, set()))
-                            cands[idx] = (max(old[0], p), old[1], old[2] | {"coref"})
-                if not priors[key]:
-                    for fk in self._partial(ms[i].surface) or self._fuzzy(key):
-                        for idx, p in self.kb.prior_candidates(fk, cfg.top):
-                            old = cands.get(idx, (0.0, None, set()))
-                            cands[idx] = (old[0], old[1], old[2] | {"fuzzy"})
-                if dense_ids is not None:
-                    for idx in dense_ids[pos + i]:
-                        if idx >= 0:
-                            old = cands.get(int(idx), (0.0, None, set()))
-                            cands[int(idx)] = (old[0], old[1], old[2] | {"dense"})
-                raw.append(cands)
+            raw += self._gather(ms, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
             pos += len(ms)
-        # context similarity of every candidate, in one reconstruct call
+        # names and vectors of every candidate, in one query and one reconstruct call
         all_idx = sorted({idx for c in raw for idx in c})
-        vecs = self.index.reconstruct(np.asarray(all_idx, dtype=np.int64))
         row = {idx: r for r, idx in enumerate(all_idx)}
+        vecs = self.index.reconstruct(np.asarray(all_idx, dtype=np.int64))
+        ents = self.kb.by_idx(all_idx)
         out: list[list[MentionCandidates]] = []
         pos = 0
-        for ms in docs_mentions:
+        for text, ms in zip(texts, docs_mentions):
             doc_out = []
             for m in ms:
-                cands, ctx = raw[pos], contexts[pos]
-                sims = {idx: float(vecs[row[idx]] @ ctx) for idx in cands}
-                doc_out.append(self._reduce(m, cands, sims))
+                doc_out.append(self._rank(m, document_words(text, m), raw[pos], contexts[pos], vecs, ents, row))
                 pos += 1
             out.append(doc_out)
         return out
 
-    def _reduce(self, mention, cands, sims) -> MentionCandidates:
+    def _rank(self, mention, doc_words, cands, ctx, vecs, ents, row) -> MentionCandidates:
         cfg = self.config
-        ranked = sorted(cands, key=lambda i: (-cands[i][0], -sims[i]))[: cfg.top]
+        sims = {i: float(vecs[row[i]] @ ctx) for i in cands}
+        evidence = {i: name_in_document(ents[row[i]].name, mention.surface, doc_words) for i in cands}
+        ranked = sorted(cands, key=lambda i: (-(cands[i].prior + evidence[i]), -sims[i]))[: cfg.top]
         if cfg.keep_prior is None:
             kept = list(ranked)
         else:
             kept = ranked[: cfg.keep_prior]
             rest = sorted(ranked[cfg.keep_prior :], key=lambda i: -sims[i])
             kept += rest[: cfg.keep_context]
-        extra = [i for i in cands if i not in kept and cands[i][2] & {"dense", "fuzzy", "coref"}]
-        kept += sorted(extra, key=lambda i: -sims[i])
+        chosen = set(kept)
+        kept += sorted((i for i in cands if i not in chosen and cands[i].sources & {"dense", "fuzzy", "coref"}),
+                       key=lambda i: -sims[i])
         return MentionCandidates(
             mention=mention,
             idxs=tuple(kept),
-            priors=tuple(cands[i][0] for i in kept),
-            prior_ranks=tuple(cands[i][1] for i in kept),
-            sources=tuple(frozenset(cands[i][2]) for i in kept),
+            entities=tuple(ents[row[i]] for i in kept),
+            priors=tuple(cands[i].prior for i in kept),
+            prior_ranks=tuple(cands[i].rank for i in kept),
+            sources=tuple(frozenset(cands[i].sources) for i in kept),
+            similarities=tuple(sims[i] for i in kept),
+            in_document=tuple(evidence[i] for i in kept),
+            vectors=vecs[[row[i] for i in kept]] if kept else np.zeros((0, vecs.shape[1]), np.float32),
+            document_words=doc_words,
             ranked_pool=tuple(ranked),
         )

@@ -36,6 +36,8 @@ FEATURES = (
     "from_dense",
     "from_fuzzy",
     "from_coref",
+    "name_in_document",
+    "name_in_mention",
 )
 
 _FEMALE = re.compile(r"\b(?:she|her|hers|herself|mrs|ms|miss|madame|queen|lady|princess|duchess|empress|"
@@ -44,6 +46,8 @@ _MALE = re.compile(r"\b(?:he|him|his|himself|mr|sir|king|lord|prince|duke|empero
                    r"brother|father|son|husband)\b")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _WORD = re.compile(r"\w{3,}")
+_TOKEN = re.compile(r"\w+")
+_NAME_STOP = frozenset("of the and de del della der den di du da van von zu la le al el bin ibn jr sr".split())
 _STOP = frozenset(
     "the and for with from that this was were his her its their are has had have who whom which "
     "after before during into onto over under about between while when where what also than then "
@@ -66,6 +70,34 @@ def gender(text: str) -> int:
 def content_words(text: str) -> set[str]:
     """Lower-cased, folded words of ≥ 3 characters, without stop words or numbers."""
     return {w for w in _WORD.findall(mention_key(text)) if w not in _STOP and not w.isdigit()}
+
+
+def words(text: str) -> list[str]:
+    """Folded, lower-cased word tokens of `text` (the unit of `name_in_document`)."""
+    return _TOKEN.findall(mention_key(text))
+
+
+@lru_cache(maxsize=1 << 17)
+def name_tokens(name: str) -> frozenset[str]:
+    """The informative tokens of an entity name: folded words of its base name (no disambiguator),
+    without particles, joiners and initials."""
+    return frozenset(w for w in words(base_name(name)) if len(w) > 1 and w not in _NAME_STOP)
+
+
+def name_in_document(name: str, surface: str, document_words: frozenset[str] | set[str]) -> float:
+    """The share of the entity's name tokens that the mention lacks but the rest of the document
+    contains: "Clinton" after "Hillary Clinton" → 1 for Hillary Clinton, 0 for Bill Clinton;
+    "Saxony" in "Franz Xavier of Saxony …" → 1/3 for Prince Francis Xavier of Saxony. 0 when the
+    mention already holds the whole name."""
+    rest = name_tokens(name) - set(words(surface))
+    return len(rest & document_words) / len(rest) if rest else 0.0
+
+
+def name_in_mention(name: str, surface: str) -> float:
+    """The share of the entity's name tokens found in the mention ("Gerald Rudolph Ford" → 1 for
+    Gerald Ford): long name variants hold the whole name."""
+    toks = name_tokens(name)
+    return len(toks & set(words(surface))) / len(toks) if toks else 0.0
 
 
 @lru_cache(maxsize=1 << 16)
@@ -135,6 +167,7 @@ def pair_features(
     dense_sim: float,
     n_candidates: int,
     sources: frozenset[str],
+    in_document: float,
 ) -> list[float]:
     """The feature vector (ordered as `FEATURES`) for one mention–candidate pair."""
     desc_words, desc_years, desc_gender = _description_profile(name, description)
@@ -153,4 +186,6 @@ def pair_features(
         float("dense" in sources),
         float("fuzzy" in sources),
         float("coref" in sources),
+        in_document,
+        name_in_mention(name, surface),
     ]

@@ -21,7 +21,7 @@ from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
 from linker.features import FEATURES, content_words, gender, pair_features, years
 from linker.mentions import make_detector
-from linker.reranker import Reranker
+from linker.reranker import Reranker, RerankerConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def context_text(text: str, m: TextMention, width: int = CONTEXT_CHARS) -> str:
     return text[lo:hi]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
-    """Padded tensors for a batch of documents, plus what is needed to read the scores back."""
+    """Padded tensors for a batch of documents, plus the candidates to read the scores back."""
 
     feats: torch.Tensor  # (B, M, C, F)
     cands: torch.Tensor  # (B, M, C, D)
@@ -47,13 +47,11 @@ class Batch:
     cand_mask: torch.Tensor  # (B, M, C)
     mention_mask: torch.Tensor  # (B, M)
     candidates: list[list[MentionCandidates]]
-    entities: dict[int, object]
 
 
 def featurize(
     docs: Sequence[Document],
     mentions: Sequence[Sequence[TextMention]],
-    kb: KnowledgeBase,
     generator: CandidateGenerator,
     encoder,
 ) -> Batch:
@@ -67,16 +65,11 @@ def featurize(
         ctx = encoder.encode(unique)[[row_of[t] for t in ctx_texts]]
     else:
         ctx = np.zeros((0, dim), np.float32)
-    cands = generator.generate(mentions, ctx)
-    all_idx = sorted({i for doc in cands for mc in doc for i in mc.idxs})
-    ents = dict(zip(all_idx, kb.by_idx(all_idx)))
-    vecs = generator.index.reconstruct(np.asarray(all_idx, dtype=np.int64)) if all_idx else None
-    row = {idx: r for r, idx in enumerate(all_idx)}
+    cands = generator.generate([d.text for d in docs], mentions, ctx)
     B = len(docs)
     M = max((len(ms) for ms in mentions), default=0) or 1
     C = max((len(mc.idxs) for doc in cands for mc in doc), default=0) or 1
-    F = len(FEATURES)
-    feats = np.zeros((B, M, C, F), np.float32)
+    feats = np.zeros((B, M, C, len(FEATURES)), np.float32)
     cvec = np.zeros((B, M, C, dim), np.float32)
     cctx = np.zeros((B, M, dim), np.float32)
     cmask = np.zeros((B, M, C), bool)
@@ -90,20 +83,19 @@ def featurize(
             cw, cy, cg = content_words(window), years(rest), gender(window)
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
-            for c, idx in enumerate(mc.idxs):
-                ent = ents[idx]
-                v = vecs[row[idx]]
-                cvec[b, i, c] = v
-                cmask[b, i, c] = True
+            n = len(mc.idxs)
+            cvec[b, i, :n] = mc.vectors
+            cmask[b, i, :n] = True
+            for c, ent in enumerate(mc.entities):
                 feats[b, i, c] = pair_features(
                     surface=m.surface, context_words=cw, context_years=cy, context_gender=cg, name=ent.name,
                     description=ent.description, prior=mc.priors[c], prior_rank=mc.prior_ranks[c],
-                    dense_sim=float(v @ ctx[pos]), n_candidates=len(mc.ranked_pool),
-                    sources=mc.sources[c],
+                    dense_sim=mc.similarities[c], n_candidates=len(mc.ranked_pool),
+                    sources=mc.sources[c], in_document=mc.in_document[c],
                 )
             pos += 1
     t = torch.from_numpy
-    return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands, ents)
+    return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands)
 
 
 def set_threads(threads: int) -> None:
@@ -129,24 +121,37 @@ def context_model_id(trained_with: str, index) -> str:
     return STATIC_PREFIX + base if trained_with.startswith(STATIC_PREFIX) else base
 
 
+def check_compatible(config: RerankerConfig, index, encoder) -> None:
+    """Raise ConfigError unless a reranker trained with `config` can score candidates from this
+    index and context encoder: the same feature names, embedding width and context model."""
+    if tuple(config.feature_names) != FEATURES:
+        missing = sorted(set(FEATURES) - set(config.feature_names))
+        extra = sorted(set(config.feature_names) - set(FEATURES))
+        raise ConfigError(
+            f"the reranker was trained with other features (missing {missing or 'none'}, unknown "
+            f"{extra or 'none'}, or another order): retrain it with `mmel train`"
+        )
+    if config.dim != index.dim:
+        raise ConfigError(f"the reranker expects {config.dim}-d embeddings, the text index has {index.dim}: "
+                          f"retrain it with `mmel train` for this index")
+    if config.text_model and config.text_model != encoder.model_id:
+        raise ConfigError(f"the reranker was trained with context encoder {config.text_model!r}, "
+                          f"this linker uses {encoder.model_id!r}: rebuild the index with that model or retrain")
+
+
 class Linker:
     """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
 
     def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
                  candidates: CandidateConfig | None = None, nil_threshold: float | None = None,
                  visual=None, joint: bool = True, mentions: str = "dict", spacy_model: str | None = None):
-        if reranker.config.n_features != len(FEATURES):
-            raise ConfigError(
-                f"reranker expects {reranker.config.n_features} features, this version computes "
-                f"{len(FEATURES)}: retrain it with `mmel train`"
-            )
+        check_compatible(reranker.config, index, encoder)
         self.kb = kb
         self.index = index
         self.encoder = encoder
         self.reranker = reranker
-        if candidates is None:  # the reduction the reranker was trained with
-            candidates = CandidateConfig(keep_prior=reranker.config.keep_prior,
-                                         keep_context=reranker.config.keep_context)
+        if candidates is None:  # the candidate generation the reranker was trained with
+            candidates = reranker.config.candidates
         self.generator = CandidateGenerator(kb, index, candidates)
         self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
         self.visual = visual  # links faces in images; None: text only
@@ -235,27 +240,22 @@ class Linker:
 
     def _rank_batch(self, docs: list[Document]) -> list[list[tuple[Link, list[str]]]]:
         mentions = [self.mentions_of(d) for d in docs]
-        batch = featurize(docs, mentions, self.kb, self.generator, self.encoder)
+        batch = featurize(docs, mentions, self.generator, self.encoder)
         with torch.inference_mode():
             scores = self.reranker(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
-        rest = {i for doc in batch.candidates for mc in doc for i in mc.ranked_pool} - set(batch.entities)
-        ents = {**batch.entities, **dict(zip(sorted(rest), self.kb.by_idx(sorted(rest))))}
         return [
-            [self._decide(mc, scores[b, i], ents) for i, mc in enumerate(doc_cands)]
+            [self._decide(mc, scores[b, i]) for i, mc in enumerate(doc_cands)]
             for b, doc_cands in enumerate(batch.candidates)
         ]
 
-    def _decide(self, mc: MentionCandidates, scores: torch.Tensor, ents: dict) -> tuple[Link, list[str]]:
+    def _decide(self, mc: MentionCandidates, scores: torch.Tensor) -> tuple[Link, list[str]]:
+        """The link (NIL under the threshold) and the ranking of every candidate, best first."""
         order = sorted(range(len(mc.idxs)), key=lambda c: -float(scores[c]))
         cands = tuple(
-            Candidate(entity=ents[mc.idxs[c]].id, name=ents[mc.idxs[c]].name,
-                      score=float(scores[c]), prior=mc.priors[c])
+            Candidate(entity=mc.entities[c].id, name=mc.entities[c].name, score=float(scores[c]), prior=mc.priors[c])
             for c in order
         )
         best = cands[0] if cands else None
         entity = best.entity if best and best.score >= self.nil_threshold else None
-        ranking = [c.entity for c in cands]
-        kept = set(mc.idxs)
-        ranking += [ents[i].id for i in mc.ranked_pool if i not in kept]
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
-        return link, ranking
+        return link, [c.entity for c in cands]

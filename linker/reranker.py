@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from kb.errors import ModelLoadError
+from linker.candidates import CandidateConfig
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,8 @@ class RerankerConfig:
     margin: float = 0.01
     nil_threshold: float = float("-inf")
     feature_names: tuple[str, ...] = ()
-    text_model: str = ""
-    keep_prior: int | None = 4  # candidate reduction the model was trained with (None: all 30)
-    keep_context: int = 3
+    text_model: str = ""  # the context encoder it was trained with
+    candidates: CandidateConfig = CandidateConfig()  # the candidate generation it was trained with
 
 
 class Reranker(nn.Module):
@@ -114,6 +114,7 @@ class Reranker(nn.Module):
         try:
             raw = json.loads(cfg_path.read_text())
             raw["feature_names"] = tuple(raw.get("feature_names", ()))
+            raw["candidates"] = CandidateConfig(**raw.get("candidates", {}))
             model = cls(RerankerConfig(**raw))
             model.load_state_dict(load_file(str(weights)))
         except (ValueError, TypeError, RuntimeError) as exc:

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +31,11 @@ from linker.reranker import Reranker, RerankerConfig
 log = logging.getLogger(__name__)
 
 
+def read_labelled_files(paths: Sequence[str | os.PathLike], limit: int | None = None) -> list[tuple[Document, list[str]]]:
+    """`read_labelled` of each file, concatenated (`limit`: per file)."""
+    return [pair for path in paths for pair in read_labelled(path, limit)]
+
+
 def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str]]]:
     """Documents with their gold spans and, per span, the gold entity id."""
     p = Path(path)
@@ -45,17 +51,17 @@ def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tup
     return out
 
 
-def _chunks(kb, generator, encoder, data, chunk: int, progress: bool, desc: str):
+def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
     """Featurized chunks with gold candidate positions (-1: gold not among candidates)."""
     out = []
     for lo in tqdm(range(0, len(data), chunk), desc=desc, disable=not progress, unit=" chunks"):
         part = data[lo : lo + chunk]
         docs = [d for d, _ in part]
-        batch = featurize(docs, [d.mentions for d in docs], kb, generator, encoder)
+        batch = featurize(docs, [d.mentions for d in docs], generator, encoder)
         gold = torch.full(batch.mention_mask.shape, -1, dtype=torch.long)
         for b, ((_, qids), doc_cands) in enumerate(zip(part, batch.candidates)):
             for i, (qid, mc) in enumerate(zip(qids, doc_cands)):
-                ids = [batch.entities[idx].id for idx in mc.idxs]
+                ids = [e.id for e in mc.entities]
                 gold[b, i] = ids.index(qid) if qid in ids else -1
         out.append((batch, gold))
     return out
@@ -78,19 +84,32 @@ def _hits(model, chunks) -> tuple[float, list[tuple[float, bool, float]]]:
     return (sum(r[1] for r in rows) / max(len(rows), 1)), rows
 
 
-def calibrate_nil(rows, seed: int = 0, nil_rate: float = 0.2) -> float:
-    """Score threshold τ maximising accuracy when `nil_rate` of mentions lose their gold.
-
-    For a mention made NIL the linker sees only its non-gold candidates (best score `alt`), and
-    is right iff alt < τ; for the others it is right iff it ranks the gold first and top ≥ τ.
-    """
+def nil_cases(rows, seed: int = 0, nil_rate: float = 0.2) -> list[tuple[float, bool, bool]]:
+    """Per mention `(score the decision is made on, correct if linked, correct if NIL)` when a
+    random `nil_rate` of mentions lose their gold: for a mention made NIL the linker sees only
+    its non-gold candidates (best score `alt`); for the others, its top score."""
     rng = random.Random(seed)
-    cases = []  # (score the decision is made on, correct if linked, correct if NIL)
-    for top, correct, alt in rows:
-        if rng.random() < nil_rate:
-            cases.append((alt, False, True))
-        else:
-            cases.append((top, correct, False))
+    return [(alt, False, True) if rng.random() < nil_rate else (top, correct, False) for top, correct, alt in rows]
+
+
+def nil_scores(cases, tau: float) -> dict:
+    """Accuracy, and precision/recall of the NIL decision (score < τ) against the hidden golds."""
+    said_nil = [s < tau for s, _, _ in cases]
+    is_nil = [nil for _, _, nil in cases]
+    tp = sum(a and b for a, b in zip(said_nil, is_nil))
+    return {
+        "accuracy": sum((s >= tau and ok) or (s < tau and nil) for s, ok, nil in cases) / max(len(cases), 1),
+        "nil_precision": tp / max(sum(said_nil), 1),
+        "nil_recall": tp / max(sum(is_nil), 1),
+        "nil_rate_without_hidden": sum(n for n, h in zip(said_nil, is_nil) if not h) / max(len(is_nil) - sum(is_nil), 1),
+    }
+
+
+def calibrate_nil(rows, seed: int = 0, nil_rate: float = 0.2) -> float:
+    """Score threshold τ maximising accuracy when `nil_rate` of mentions lose their gold
+    (`nil_cases`): a NIL mention is right iff its best non-gold score is < τ, another iff it
+    ranks the gold first and its top score is ≥ τ."""
+    cases = nil_cases(rows, seed, nil_rate)
     cuts = sorted({c[0] for c in cases if np.isfinite(c[0])})
     best, best_acc = float("-inf"), -1.0
     for tau in [float("-inf")] + cuts:
@@ -101,19 +120,22 @@ def calibrate_nil(rows, seed: int = 0, nil_rate: float = 0.2) -> float:
 
 
 def train_reranker(
-    kb: KnowledgeBase, index, encoder, train_path, dev_path, out: str | os.PathLike, *,
+    kb: KnowledgeBase, index, encoder, train_paths: Sequence[str | os.PathLike],
+    dev_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     epochs: int = 8, lr: float = 3e-3, chunk: int = 128, seed: int = 0,
     candidates: CandidateConfig = CandidateConfig(), limit: int | None = None, progress: bool = True,
 ) -> dict:
-    """Train, pick the best epoch on dev, calibrate NIL, save to `out`; returns a report."""
+    """Train on all `train_paths`, keep the epoch with the best mean dev Hits@1 over the
+    `dev_paths` (each set weighs the same), calibrate NIL on all dev sets together, save to
+    `out`; returns a report with per-dev-set Hits@1 and NIL precision/recall."""
     torch.manual_seed(seed)
     started = time.time()
     generator = CandidateGenerator(kb, index, candidates)
-    train = _chunks(kb, generator, encoder, read_labelled(train_path, limit), chunk, progress, "featurize train")
-    dev = _chunks(kb, generator, encoder, read_labelled(dev_path, limit), chunk, progress, "featurize dev")
+    train = _chunks(generator, encoder, read_labelled_files(train_paths, limit), chunk, progress, "featurize train")
+    devs = {str(p): _chunks(generator, encoder, read_labelled(p, limit), chunk, progress, f"featurize {Path(p).name}")
+            for p in dev_paths}
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
-                         text_model=getattr(encoder, "model_id", ""),
-                         keep_prior=candidates.keep_prior, keep_context=candidates.keep_context)
+                         text_model=getattr(encoder, "model_id", ""), candidates=candidates)
     model = Reranker(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)
@@ -132,19 +154,23 @@ def train_reranker(
             loss.backward()
             opt.step()
             total += loss.item()
-        dev_hits, _ = _hits(model, dev)
-        history.append({"epoch": epoch + 1, "loss": total / max(len(train), 1), "dev_hits_at_1": dev_hits})
-        log.info("epoch %d: loss %.4f, dev Hits@1 %.4f", epoch + 1, history[-1]["loss"], dev_hits)
+        per_set = {p: _hits(model, d)[0] for p, d in devs.items()}
+        dev_hits = sum(per_set.values()) / len(per_set)
+        history.append({"epoch": epoch + 1, "loss": total / max(len(train), 1), "dev_hits_at_1": dev_hits,
+                        "dev_sets": per_set})
+        log.info("epoch %d: loss %.4f, dev Hits@1 %.4f %s", epoch + 1, history[-1]["loss"], dev_hits, per_set)
         if dev_hits > best[0]:
             best = (dev_hits, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
     model.load_state_dict(best[1])
-    _, rows = _hits(model, dev)
-    tau = calibrate_nil(rows, seed)
+    rows = {p: _hits(model, d)[1] for p, d in devs.items()}
+    tau = calibrate_nil([r for rs in rows.values() for r in rs], seed)
     final = Reranker(replace(cfg, nil_threshold=tau))
     final.load_state_dict(model.state_dict())
     final.save(out)
     return {
         "out": str(out), "best_epoch": best[2], "dev_hits_at_1": best[0], "nil_threshold": tau,
+        "dev_sets": {p: {"hits_at_1": sum(r[1] for r in rs) / max(len(rs), 1), **nil_scores(nil_cases(rs, seed), tau)}
+                     for p, rs in rows.items()},
         "train_docs": sum(len(b.candidates) for b, _ in train), "seconds": round(time.time() - started, 1),
         "history": history,
     }

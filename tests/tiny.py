@@ -54,6 +54,6 @@ def build_tiny_linker(kb_file: Path):
     encoder = HashingTextEncoder(dim=64)
     build_text_index(kb, encoder, kb_file.parent, kind="flat", progress=False)
     index = load_text_index(kb, kb_file.parent)
-    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64))
+    reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES))
     reranker.eval()
     return Linker(kb, index, encoder, reranker)

@@ -54,3 +54,15 @@ def test_save_load_round_trip(static, tmp_path):
 def test_non_static_ids_load_text_encoders(tmp_path):
     enc = load_context_encoder("hashing:32", kb=None, kb_dir=tmp_path)
     assert enc.dim == 32
+
+
+def test_loading_never_distils(tiny_kb_path, tmp_path):
+    """Loading only reads: a KB folder without a distilled encoder is a clear error, and nothing is written."""
+    import pytest
+
+    from kb.errors import ModelLoadError
+    from kb.store import KnowledgeBase
+
+    with pytest.raises(ModelLoadError, match="mmel kb index"):
+        load_context_encoder("static:sentence-transformers/all-MiniLM-L6-v2", KnowledgeBase(tiny_kb_path), tmp_path)
+    assert list(tmp_path.iterdir()) == []

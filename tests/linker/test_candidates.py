@@ -27,10 +27,10 @@ def test_prior_candidates_and_reduction(tiny_linker):
     text = "Paris is lovely in spring."
     m = _mention(text, "Paris")
     ctx = tiny_linker.encoder.encode([text])
-    [[mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([[m]], ctx)
+    [[mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([text], [[m]], ctx)
     assert len(mc.idxs) == 1 and len(mc.ranked_pool) == 2  # 30-pool holds both Parises, 1 kept
     assert set(_ids(tiny_linker, mc)) <= {"Q90", "Q167646"}
-    [[full]] = _gen(tiny_linker, keep_prior=None, dense_k=0).generate([[m]], ctx)
+    [[full]] = _gen(tiny_linker, keep_prior=None, dense_k=0).generate([text], [[m]], ctx)
     assert set(_ids(tiny_linker, full)) == {"Q90", "Q167646"}
     assert all("prior" in s for s in full.sources)
 
@@ -40,17 +40,32 @@ def test_coreference_finds_full_name(tiny_linker):
     m1 = _mention(text, "Michelle Obama")
     m2 = TextMention(text.rindex("Obama"), text.rindex("Obama") + 5, "Obama")
     ctx = tiny_linker.encoder.encode([text, text])
-    [[_, mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([[m1, m2]], ctx)
+    [[_, mc]] = _gen(tiny_linker, keep_prior=1, keep_context=0, dense_k=0).generate([text], [[m1, m2]], ctx)
     ids = _ids(tiny_linker, mc)
     assert "Q13133" in ids
     assert "coref" in mc.sources[ids.index("Q13133")]
+
+
+def test_document_evidence_beats_prior(tiny_linker):
+    """A surname goes to the person the document names in full, whatever the prior says."""
+    gen = _gen(tiny_linker, dense_k=0)
+    for text, surface, want, other in [
+        ("Michelle Obama spoke in Paris. Obama then flew home.", "Obama", "Q13133", "Q76"),
+        ("Barack Obama spoke in Paris. Obama then flew home.", "Obama", "Q76", "Q13133"),
+    ]:
+        m = TextMention(text.rindex(surface), text.rindex(surface) + len(surface), surface)
+        [[mc]] = gen.generate([text], [[m]], tiny_linker.encoder.encode([text]))
+        ids = _ids(tiny_linker, mc)
+        assert ids[0] == want and mc.in_document[0] == 1.0
+        assert mc.in_document[ids.index(other)] == 0.0
+        assert [e.id for e in mc.entities] == ids and mc.vectors.shape == (len(ids), tiny_linker.index.dim)
 
 
 def test_fuzzy_and_dense_for_unknown_surface(tiny_linker):
     text = "Angela Merkle visited."  # misspelt
     m = _mention(text, "Angela Merkle")
     ctx = tiny_linker.encoder.encode([text])
-    [[mc]] = _gen(tiny_linker, dense_k=2).generate([[m]], ctx)
+    [[mc]] = _gen(tiny_linker, dense_k=2).generate([text], [[m]], ctx)
     ids = _ids(tiny_linker, mc)
     assert "Q567" in ids
     assert "fuzzy" in mc.sources[ids.index("Q567")]

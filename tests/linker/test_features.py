@@ -25,7 +25,8 @@ def test_year_features():
 def test_pair_features_shape_and_range():
     f = pair_features(surface="Norris", context_words=content_words("in 1976 karate"), context_years=[1976], context_gender=-1,
                       name="Chuck Norris", description="Birth: 1940. Occupation: actor, karate",
-                      prior=0.25, prior_rank=0, dense_sim=0.3, n_candidates=4, sources=frozenset({"prior"}))
+                      prior=0.25, prior_rank=0, dense_sim=0.3, n_candidates=4, sources=frozenset({"prior"}),
+                      in_document=0.0)
     assert len(f) == len(FEATURES)
     assert all(-1.0 <= x <= 1.0 for x in f)
     assert f[FEATURES.index("context_overlap")] == 1.0
@@ -38,3 +39,17 @@ def test_gender():
     assert gender("Sex: male. Occupation: actor") == -1
     assert gender("Mrs Augusta Baldwin") == 1 and gender("Sir Walter") == -1
     assert gender("Norris in 1976") == 0
+
+
+def test_name_in_document_and_mention():
+    from linker.features import name_in_document, name_in_mention, words
+
+    doc = frozenset(words("Hillary Clinton gave a speech in Ohio. then flew to Texas."))
+    assert name_in_document("Hillary Clinton", "Clinton", doc) == 1.0
+    assert name_in_document("Bill Clinton", "Clinton", doc) == 0.0
+    assert name_in_document("Bill Clinton", "Bill Clinton", doc) == 0.0  # nothing the mention lacks
+    saxony = frozenset(words("Franz Xavier of (b. 1730)"))
+    assert name_in_document("Prince Francis Xavier of Saxony", "Saxony", saxony) == 1 / 3
+    assert name_in_mention("Gerald Ford", "Gerald Rudolph Ford") == 1.0
+    assert name_in_mention("Gerald Ford", "Ford") == 0.5
+    assert name_in_mention("Fred (footballer, born 1979)", "Fred") == 1.0

@@ -186,7 +186,7 @@ def test_link_cli_writes_html_view(tiny_kb_path, tmp_path):
     kb_folder.mkdir(parents=True)
     shutil.copy(tiny_kb_path, kb_folder / "kb.sqlite")
     build_text_index(KnowledgeBase(kb_folder / "kb.sqlite"), HashingTextEncoder(64), kb_folder, kind="flat", progress=False)
-    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64)).save(tmp_path / "rr")
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(tmp_path / "rr")
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(d) + "\n" for d in [
         {"id": "a", "text": "Obama <b>met</b> Merkel.", "mentions": [{"start": 0, "end": 5}]},

@@ -62,7 +62,7 @@ def _build_home(home: Path) -> Path:
                                 for q, p in INDEXED.items()))
     build_face_index(kb, DlibFaceEncoder(), manifest, kb_dir, progress=False)
     torch.manual_seed(0)
-    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64)).save(home / "models" / "reranker")
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(home / "models" / "reranker")
     return kb_dir
 
 

@@ -1,0 +1,110 @@
+"""Cross-data benchmark: does text linking hold up on data it was not tuned on?
+
+    python benchmarks/cross.py [--rows wikimel,richpedia,both] [--epochs 8] [--bundle]
+
+Trains one reranker per row against the merged KB (`make_data.py`: WikiMEL ∪ Richpedia by qid):
+on WikiMEL train (dev: WikiMEL dev), on the Richpedia train part (dev: the Richpedia dev part,
+its last 2,000 documents) and on both (dev: both, each weighing the same). Epochs and the NIL
+threshold are chosen on those dev sets only. Each model then links WikiMEL dev and the Richpedia
+dev part, each on its own KB and on the merged KB (given spans): Hits@1, recall@30, micro-F1
+(NIL on), beside the fuzzy+dense and exact-name baselines on the same KB and data. Writes
+`results/cross.json`; `--bundle` copies the model trained on both into `linker/data/` (the model
+shipped with the package).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
+from benchmarks.make_data import ensure_merged, ensure_richpedia_split  # noqa: E402
+from benchmarks.run import ensure_kb, exact_name_baseline, fuzzy_dense_baseline, scores  # noqa: E402
+
+HOME = WORK / "home"
+MODELS = WORK / "models"
+BUNDLED = Path(__file__).resolve().parents[1] / "linker" / "data" / "reranker"
+
+
+def data_sets() -> dict[str, dict]:
+    rich_train, rich_dev = ensure_richpedia_split()
+    return {
+        "wikimel": {"kb": DATA / "wikimel" / "kb.jsonl", "train": DATA / "wikimel" / "train.jsonl",
+                    "dev": DATA / "wikimel" / "dev.jsonl"},
+        "richpedia": {"kb": DATA / "richpedia" / "kb.jsonl", "train": rich_train, "dev": rich_dev},
+    }
+
+
+def train_row(row: str, sets: dict, merged_kb: str, epochs: int, limit: int | None) -> dict:
+    """Train the model of one row against the merged KB; returns the training report."""
+    from linker.api import train_model
+
+    names = list(sets) if row == "both" else [row]
+    return train_model([sets[n]["train"] for n in names], [sets[n]["dev"] for n in names],
+                       out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME,
+                       kb=merged_kb, progress=False)
+
+
+def link_scores(kb_name: str, model: Path, data) -> dict:
+    from linker.pipeline import Linker
+
+    linker = Linker.load(HOME, kb_name, model)
+    ranked = [r for doc in linker.rank_many([d for d, _ in data]) for r in doc]
+    gold = [q for _, qids in data for q in qids]
+    t = scores(gold, [r for _, r in ranked], [link.entity for link, _ in ranked])
+    t["nil_rate"] = sum(link.entity is None for link, _ in ranked) / max(len(ranked), 1)
+    return t
+
+
+def main(argv: list[str] | None = None) -> None:
+    from kb.home import kb_dir
+    from kb.store import KnowledgeBase
+    from indexer.dense import load_text_index
+    from linker.pipeline import set_threads
+    from linker.train import read_labelled
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="wikimel,richpedia,both", help="models to train (comma-separated)")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bundle", action="store_true", help="ship the 'both' model as the package default")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    set_threads(args.threads)
+    sets = data_sets()
+    kbs = {"merged": ensure_kb(ensure_merged(), HOME, None), **{n: ensure_kb(s["kb"], HOME, None) for n, s in sets.items()}}
+    started = time.time()
+    result = {"benchmark": "cross", **machine(), "rows": {}, "baselines": {}, "training": {}}
+    rows = args.rows.split(",")
+    for row in rows:
+        result["training"][row] = train_row(row, sets, kbs["merged"], args.epochs, args.limit)
+        logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
+    for test_set, spec in sets.items():
+        data = read_labelled(spec["dev"], args.limit)
+        for kb_kind in (test_set, "merged"):
+            column = f"{test_set} dev / {kb_kind} KB"
+            store = KnowledgeBase(kb_dir(HOME, kbs[kb_kind]) / "kb.sqlite")
+            index = load_text_index(store, kb_dir(HOME, kbs[kb_kind]))
+            result["baselines"][column] = {
+                "fuzzy_dense": fuzzy_dense_baseline(store, index, index.manifest["model_id"], data),
+                "exact_name": exact_name_baseline(store, data),
+            }
+            for row in rows:
+                result["rows"].setdefault(row, {})[column] = link_scores(kbs[kb_kind], MODELS / row / "reranker", data)
+            logging.info("%s: %s", column, {r: result["rows"][r][column]["hits_at_1"] for r in rows})
+    result["seconds"] = round(time.time() - started, 1)
+    out = write_json(results_dir() / "cross.json", result)
+    print(f"wrote {out}")
+    if args.bundle and "both" in rows:
+        for suffix in (".json", ".safetensors"):
+            shutil.copyfile((MODELS / "both" / "reranker").with_suffix(suffix), BUNDLED.with_suffix(suffix))
+        print(f"bundled {MODELS / 'both' / 'reranker'} as {BUNDLED}")
+
+
+if __name__ == "__main__":
+    main()
