@@ -46,14 +46,21 @@ def _nlp(home, **config):
 
 
 def test_entities_get_kb_ids_scores_and_candidates(home):
-    doc = _nlp(home)("Angela Merkel met Zorblax Quint in Berlin in 2010.")
+    from kb.types import Document, TextMention
+
+    nlp = _nlp(home)
+    text = "Angela Merkel met Zorblax Quint in Berlin in 2010."
+    doc = nlp(text)
     ents = {e.text: e for e in doc.ents}
     for name in ("Angela Merkel", "Berlin"):  # the untrained reranker's NIL threshold is -inf
         ent = ents[name]
         top = ent._.mmel_candidates
         assert ent.kb_id_ == top[0]["entity"] and ent._.mmel_score == pytest.approx(top[0]["score"], abs=1e-4)
         assert set(top[0]) == {"entity", "name", "score", "prior"}
-    assert "Q567" in [c["entity"] for c in ents["Angela Merkel"]._.mmel_candidates]
+    spans = tuple(TextMention(e.start_char, e.end_char, e.text) for e in doc.ents if e.label_ != "DATE")
+    direct = nlp.get_pipe("mmel_linker").linker.link(Document(id="d", text=text, mentions=spans))
+    assert [e.kb_id_ for e in doc.ents if e.label_ != "DATE"] == [link.entity or "" for link in direct]
+    assert [c["entity"] for c in ents["Angela Merkel"]._.mmel_candidates] == [c.entity for c in direct[0].candidates[:5]]
     assert ents["2010"].kb_id_ == "" and ents["2010"]._.mmel_score is None  # label not linked
 
 
