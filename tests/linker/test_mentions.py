@@ -135,3 +135,24 @@ def test_run_in_names_looks_past_titles():
     assert run_in_names("Dragan", name_words(["Dragan Djokanovic"]))
     assert run_in_names("Senator", name_words(["Harry Stewart New"]))  # only a title before the name
     assert run_in_names("Argentine President Mauricio", name_words(["Mauricio Macri"]))
+
+
+def test_dump_kb_spans_need_link_probability(tmp_path):
+    def page(title, text):
+        return f"<page><title>{title}</title><ns>0</ns><id>1</id><revision><text>{text}</text></revision></page>\n"
+
+    pages = [page("Paris", "'''Paris''' is a city in [[France]]."),
+             page("France", "'''France''' is a country; its capital is [[Paris]]."),
+             page("Seine", "The '''Seine''' flows through [[Paris]]. France is near."),
+             page("Band", "Paris was a band. France too. Paris again.")]
+    src = tmp_path / "dump.xml"
+    src.write_text('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">\n' + "".join(pages) + "</mediawiki>\n")
+    build_kb(tmp_path / "kb.sqlite", dump=src, workers=1, progress=False)
+    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+    info = kb.mention_info(["paris", "france"])
+    # "Paris" occurs in 4 articles, 2 link it; "France" in 4, 1 links it; "Seine" is never linked.
+    assert info["paris"][2] == pytest.approx(2 / 4) and info["france"][2] == pytest.approx(1 / 4)
+    text = "Paris and France. The Seine."
+    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.2)), text) == ["Paris", "France"]
+    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.4)), text) == ["Paris"]
+    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.6)), text) == []
