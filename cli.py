@@ -22,8 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: …]" must not be read as Rich markup
 )
-kb_app = typer.Typer(help="Build and inspect knowledge bases.", no_args_is_help=True)
+kb_app = typer.Typer(help="Build and inspect knowledge bases.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(kb_app, name="kb")
 
 HomeOpt = Annotated[
@@ -44,6 +45,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deb
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # faiss's loader reports which CPU build it loads, on every command
+        logging.getLogger("faiss").setLevel(logging.WARNING)
 
 
 @kb_app.command("build")
@@ -96,7 +99,7 @@ def kb_lookup(
 @kb_app.command("index")
 def kb_index(
     text_model: Annotated[Optional[str], typer.Option(help="Text encoder: HF id or local folder [default: bundled sentence-transformers/all-MiniLM-L6-v2]; 'hashing' is a tiny test/debug encoder.")] = None,
-    index_type: Annotated[str, typer.Option(help="auto (by size: flat < 200k, hnsw < 2M, else ivfpq), flat, hnsw or ivfpq.")] = "auto",
+    index_type: Annotated[str, typer.Option(help="auto (by size: flat < 10k entities, hnsw < 2M, else ivfpq), flat, hnsw or ivfpq.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Texts per encoder batch.")] = 64,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
@@ -189,6 +192,29 @@ def train(
                             home=home, kb=kb, context=context, keep=keep, progress=progress))
 
 
+@app.command("evaluate")
+def evaluate(
+    test: Annotated[Path, typer.Option("--test", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}.")],
+    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the scores as JSON to this file.")] = None,
+    records: Annotated[Optional[Path], typer.Option(help="Write one JSON line per mention (surface, gold, predicted, gold_rank) to this file.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N documents.")] = None,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads.")] = 1,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+) -> None:
+    """Link the gold spans of labelled documents and score the links.
+
+    Prints Hits@1, recall@k (k = 1, 5, 10, 30) of the rankings, micro precision/recall/F1 of
+    the (possibly NIL) decisions and NIL precision/recall/rate, as JSON.
+    """
+    from linker.evaluate import evaluate_file
+
+    _print_json(evaluate_file(test, home=home, kb=kb, model=model, out=out, records=records,
+                              batch_size=batch_size, limit=limit, threads=threads))
+
+
 @app.command("train-faces")
 def train_faces(
     gallery: Annotated[Path, typer.Option("--gallery", help="Folder <person>/<images> (2+ people with 2+ photos each).")],
@@ -220,6 +246,7 @@ def serve(
     allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
     threads: Annotated[int, typer.Option(min=0, max=256, help="torch/FAISS threads per request; requests run in parallel (0: library default, all cores each).")] = 1,
+    max_in_flight: Annotated[int, typer.Option(min=1, max=4096, help="POST /link requests processed at once; more get 503 with Retry-After.")] = 16,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -233,7 +260,8 @@ def serve(
     from linker.server import serve as run_server
 
     run_server(Linker.load(home, kb, model), host=host, port=port, threads=threads or None,
-               allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000))
+               allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
+               max_in_flight=max_in_flight)
 
 
 @app.command("demo")
@@ -246,14 +274,23 @@ def demo(home: HomeOpt = None, progress: ProgressOpt = True) -> None:
 
 
 def main() -> None:
+    """Run the app; the one place where errors become one `error: …` line and exit status 2."""
     try:
         app()
     except LinkerError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:  # a file-system refusal the library did not foresee: name the file
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except UnicodeError as exc:
+        _fail(f"text that is not UTF-8 ({exc})")
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

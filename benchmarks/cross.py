@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
 from benchmarks.make_data import ensure_merged, ensure_richpedia_split  # noqa: E402
-from benchmarks.run import ensure_kb, exact_name_baseline, fuzzy_dense_baseline, scores  # noqa: E402
+from benchmarks.run import ensure_kb, exact_name_baseline, fuzzy_dense_baseline  # noqa: E402
 
 HOME = WORK / "home"
 MODELS = WORK / "models"
@@ -50,14 +50,10 @@ def train_row(row: str, sets: dict, merged_kb: str, epochs: int, limit: int | No
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
+    from linker.evaluate import evaluate
     from linker.pipeline import Linker
 
-    linker = Linker.load(HOME, kb_name, model)
-    ranked = [r for doc in linker.rank_many([d for d, _ in data]) for r in doc]
-    gold = [q for _, qids in data for q in qids]
-    t = scores(gold, [r for _, r in ranked], [link.entity for link, _ in ranked])
-    t["nil_rate"] = sum(link.entity is None for link, _ in ranked) / max(len(ranked), 1)
-    return t
+    return evaluate(Linker.load(HOME, kb_name, model), data).to_dict()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
+from linker.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
 
 log = logging.getLogger("benchmarks.faces")
 SHARED = (DATA / "faces" / "gallery").resolve()
@@ -56,6 +57,20 @@ def default_split(work: Path) -> tuple[Path, Path]:
     return gallery, path
 
 
+def probe_records(faces: list, entities: list[str], doc: str) -> list[MentionRecord]:
+    """Records of one probe image's faces against the people it shows (in no particular order):
+    a face decided as one of them is correct; the other people are paired with the remaining
+    faces, or with a missing face (a NIL decision) when fewer faces were found than people; the
+    faces left over show nobody known (gold NIL)."""
+    missing = sorted(set(entities) - {f.entity for f in faces})
+    out = []
+    for f in faces:
+        ranking = [c.entity for c in f.candidates]
+        gold = f.entity if f.entity in entities else (missing.pop(0) if missing else None)
+        out.append(mention_record(gold, ranking, f.entity, doc=doc))
+    return out + [mention_record(e, [], None, doc=doc) for e in missing]
+
+
 def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
     from kb.store import KBWriter, KnowledgeBase
     from kb.types import Entity
@@ -73,28 +88,19 @@ def evaluate(encoder, gallery: Path, probes: Path, work: Path) -> dict:
     from indexer.faces import load_face_index
 
     vl = VisualLinker(kb, load_face_index(kb, kb_dir, encoder.model_id), encoder)
-    tp = predicted = gold = unknown = unknown_nil = 0
-    rows = []
+    known, unknown, rows = [], [], []
     for n, line in enumerate(probes.read_text().splitlines()):
         rec = json.loads(line)
         _, faces, warnings = vl.link(Document(str(n), "", (ImageRef("p", rec["image"]),)), [], joint=False)
-        truth = set(rec["entities"])
-        gold += len(truth)
-        for f in faces:
-            predicted += f.entity is not None
-            tp += f.entity in truth
-            if not truth:  # a probe of nobody known: every face should be NIL
-                unknown += 1
-                unknown_nil += f.entity is None
-        rows.append({"image": Path(rec["image"]).name, "gold": sorted(truth),
+        (known if rec["entities"] else unknown).extend(probe_records(faces, rec["entities"], str(n)))
+        rows.append({"image": Path(rec["image"]).name, "gold": sorted(set(rec["entities"])),
                      "pred": [f.entity for f in faces],
                      "distance": [round(f.candidates[0].features[0], 3) if f.candidates else None for f in faces],
                      "warnings": warnings})
-    p = tp / predicted if predicted else 0.0
-    r = tp / gold if gold else 0.0
-    return {"model_id": encoder.model_id, "threshold": round(vl.threshold, 4), "precision": round(p, 4),
-            "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-            "unknown_faces": unknown, "unknown_faces_nil": unknown_nil, "probes": rows}
+    m, nobody = Metrics(tuple(known + unknown)), Metrics(tuple(unknown))
+    return {"model_id": encoder.model_id, "threshold": round(vl.threshold, 4), "precision": round(m.precision, 4),
+            "recall": round(m.recall, 4), "f1": round(m.f1, 4),
+            "unknown_faces": nobody.gold_nil, "unknown_faces_nil": nobody.nil_correct, "probes": rows}
 
 
 def main(argv: list[str] | None = None) -> None:

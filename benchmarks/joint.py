@@ -37,6 +37,8 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
+from kb.home import DEFAULT_KB  # noqa: E402
+from linker.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
 
 log = logging.getLogger("benchmarks.joint")
 GALLERY = (DATA / "faces" / "gallery").resolve()
@@ -99,24 +101,17 @@ def degrade(image: Image.Image, how: str) -> Image.Image:
 
 
 def build_kb(out: Path) -> Path:
-    """WikiMEL entities + namesakes, as a KB under `out/kbs/default` with a hashing text index."""
-    from indexer.dense import build_text_index
+    """WikiMEL entities + namesakes, as the default KB of the data home `out` with a hashing text
+    index; returns its `kb.sqlite`."""
+    from indexer.bootstrap import ensure_kb
     from indexer.text import load_text_encoder
-    from kb.build import build_kb as build
-    from kb.store import KnowledgeBase
 
-    kb_dir = out / "kbs" / "default"
-    kb_file = kb_dir / "kb.sqlite"
-    if (kb_dir / "text.faiss").is_file():
-        return kb_file
-    kb_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     src = out / "entities.jsonl"
     with src.open("w", encoding="utf-8") as fh:
         fh.write((DATA / "wikimel" / "kb.jsonl").read_text(encoding="utf-8"))
         fh.writelines(json.dumps(e) + "\n" for e in EXTRA_ENTITIES)
-    build(kb_file, entities=src, progress=False)
-    build_text_index(KnowledgeBase(kb_file), load_text_encoder("hashing"), kb_dir, kind="flat", progress=False)
-    return kb_file
+    return ensure_kb(out, DEFAULT_KB, src, lambda: load_text_encoder("hashing"), kind="flat").path
 
 
 def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
@@ -161,70 +156,79 @@ def probes(out: Path) -> list[dict]:
     return docs
 
 
-def _prf(tp: int, predicted: int, gold: int) -> dict:
-    p = tp / predicted if predicted else 0.0
-    r = tp / gold if gold else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-            "tp": tp, "predicted": predicted, "gold": gold}
+def _prf(m: Metrics) -> dict:
+    return {"precision": round(m.precision, 4), "recall": round(m.recall, 4), "f1": round(m.f1, 4),
+            "tp": m.true_positives, "predicted": m.linked, "gold": m.linkable}
 
 
-def evaluate(kb_file: Path, face_model: Path | None) -> dict:
-    """Text and face micro P/R/F1, naive vs joint, overall and per degradation."""
-    import torch
-
+def _linker(kb_file: Path, face_model: Path | None):
+    """The text linker (hashing encoder, the reranker trained here) with a face index of one photo
+    per person with two photos; returns it and the face index build report."""
     from indexer.dense import load_text_index
-    from indexer.faces import build_face_index
+    from indexer.faces import build_face_index, load_face_encoder
     from indexer.text import load_text_encoder
     from kb.store import KnowledgeBase
-    from kb.types import Document, ImageRef, TextMention
     from linker.pipeline import Linker
     from linker.reranker import Reranker
-    from indexer.faces import load_face_encoder
     from linker.visual import VisualLinker
 
-    torch.manual_seed(0)
     kb = KnowledgeBase(kb_file)
     kb_dir = kb_file.parent
     manifest = OUT / "faces.jsonl"
     manifest.write_text("".join(
         json.dumps({"entity": qid, "image": str(GALLERY / folder / index_photo)}) + "\n"
         for folder, (qid, _, index_photo, _) in PEOPLE.items() if index_photo))
-    encoder = load_face_encoder(face_model)
-    report = build_face_index(kb, encoder, manifest, kb_dir, progress=False, rebuild=True)
-    index = load_text_index(kb, kb_dir)
-    reranker = Reranker.load(OUT / "models" / "reranker")
-    linker = Linker(kb, index, load_text_encoder("hashing"), reranker)
+    report = build_face_index(kb, load_face_encoder(face_model), manifest, kb_dir, progress=False, rebuild=True)
+    linker = Linker(kb, load_text_index(kb, kb_dir), load_text_encoder("hashing"),
+                    Reranker.load(OUT / "models" / "reranker"))
     linker.visual = VisualLinker.load(kb, kb_dir, face_model=face_model, nil_threshold=linker.nil_threshold)
+    return linker, report
+
+
+def _link_probe(linker, rec: dict) -> tuple[MentionRecord, MentionRecord]:
+    """The text and the face record of one probe document."""
+    from kb.types import Document, ImageRef, TextMention
+
+    m = rec["mentions"][0]
+    mention = TextMention(m["start"], m["end"], rec["text"][m["start"]:m["end"]])
+    doc = Document(rec["id"], rec["text"], (ImageRef("photo", rec["images"][0]["path"]),), (mention,))
+    links = next(linker.process([doc])).links
+    text = next(l for l in links if isinstance(l.mention, TextMention))
+    face = next((l for l in links if not isinstance(l.mention, TextMention)), None)
+    face_ranking = [c.entity for c in face.candidates] if face else []
+    return (mention_record(m["qid"], [c.entity for c in text.candidates], text.entity, doc=rec["id"], mention=mention),
+            mention_record(rec["face"], face_ranking, face.entity if face else None, doc=rec["id"]))
+
+
+def _score_mode(linker, docs: list[dict]) -> dict:
+    """Text and visual P/R/F1 overall and per degradation, and the probes with a wrong decision."""
+    records: dict[str, tuple[list, list]] = {}
+    errors = []
+    for rec in docs:
+        text, face = _link_probe(linker, rec)
+        for key in ("all", rec["degradation"]):
+            records.setdefault(key, ([], []))[0].append(text)
+            records[key][1].append(face)
+        if not (text.correct and face.correct):
+            errors.append({"doc": rec["id"], "text": rec["text"], "text_pred": text.predicted,
+                           "text_gold": text.gold, "face_pred": face.predicted, "face_gold": face.gold})
+    out = {key: {"text": _prf(Metrics(tuple(t))), "visual": _prf(Metrics(tuple(v)))}
+           for key, (t, v) in records.items()}
+    return {**out, "errors": errors}
+
+
+def evaluate(kb_file: Path, face_model: Path | None) -> dict:
+    """Text and face micro P/R/F1, naive vs joint, overall and per degradation."""
+    import torch
+
+    torch.manual_seed(0)
+    linker, report = _linker(kb_file, face_model)
     docs = probes(OUT / "probes")
     out: dict = {"face_index": {k: report[k] for k in ("added", "faces_total")},
                  "face_threshold": linker.visual.threshold, "modes": {}}
     for mode in ("naive", "joint"):
         linker.joint = mode == "joint"
-        counts: dict[str, list[int]] = {}
-        errors = []
-        for rec in docs:
-            m = rec["mentions"][0]
-            doc = Document(rec["id"], rec["text"], (ImageRef("photo", rec["images"][0]["path"]),),
-                           (TextMention(m["start"], m["end"], rec["text"][m["start"]:m["end"]]),))
-            links = next(linker.process([doc])).links
-            text = [l for l in links if isinstance(l.mention, TextMention)]
-            faces = [l for l in links if not isinstance(l.mention, TextMention)]
-            face_pred = faces[0].entity if faces else None
-            for key in ("all", rec["degradation"]):
-                c = counts.setdefault(key, [0] * 6)
-                c[0] += text[0].entity == m["qid"]
-                c[1] += text[0].entity is not None
-                c[2] += 1
-                c[3] += face_pred is not None and face_pred == rec["face"]
-                c[4] += face_pred is not None
-                c[5] += rec["face"] is not None
-            if text[0].entity != m["qid"] or face_pred != rec["face"]:
-                errors.append({"doc": rec["id"], "text": rec["text"], "text_pred": text[0].entity,
-                               "text_gold": m["qid"], "face_pred": face_pred, "face_gold": rec["face"]})
-        out["modes"][mode] = {
-            key: {"text": _prf(*c[:3]), "visual": _prf(*c[3:])} for key, c in counts.items()
-        }
-        out["modes"][mode]["errors"] = errors
+        out["modes"][mode] = _score_mode(linker, docs)
     out["summary"] = {mode: {"text_f1": out["modes"][mode]["all"]["text"]["f1"],
                              "visual_f1": out["modes"][mode]["all"]["visual"]["f1"]} for mode in out["modes"]}
     return out

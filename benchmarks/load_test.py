@@ -34,6 +34,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, ROOT, machine, results_dir  # noqa: E402
+from kb.home import DEFAULT_KB, kb_dir, kb_path  # noqa: E402
+
 SCENARIOS = ("given", "detect", "html")
 FALLBACK_ENTITIES = [
     {"qid": "Q76", "name": "Barack Obama", "description": "44th president of the United States"},
@@ -53,24 +55,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_standin(folder: Path, entities: Path | None) -> Path:
-    """A KB + hashing text index under `folder`; returns the KB folder."""
-    from indexer.dense import build_text_index
+def build_standin(home: Path, entities: Path | None) -> None:
+    """The default KB of the data home `home` with a flat hashing text index."""
+    from indexer.bootstrap import ensure_kb
     from indexer.text import HashingTextEncoder
-    from kb.build import build_kb
-    from kb.store import KnowledgeBase
 
-    kb_folder = folder / "kbs" / "default"
-    kb_folder.mkdir(parents=True, exist_ok=True)
     if entities is None:
-        entities = kb_folder / "entities.jsonl"
+        entities = home / "entities.jsonl"
         entities.write_text("".join(json.dumps(e) + "\n" for e in FALLBACK_ENTITIES), encoding="utf-8")
-    build_kb(kb_folder / "kb.sqlite", entities=entities, progress=False)
-    build_text_index(KnowledgeBase(kb_folder / "kb.sqlite"), HashingTextEncoder(64), kb_folder, kind="flat", progress=False)
-    return kb_folder
+    ensure_kb(home, DEFAULT_KB, entities, lambda: HashingTextEncoder(64), kind="flat")
 
 
-def serve_standin(kb_folder: Path, port: int, threads: int) -> None:
+def serve_standin(home: Path, port: int, threads: int) -> None:
     """Server process for the stand-in KB (hashing encoder, untrained reranker)."""
     from indexer.dense import load_text_index
     from indexer.text import HashingTextEncoder
@@ -80,9 +76,9 @@ def serve_standin(kb_folder: Path, port: int, threads: int) -> None:
     from linker.reranker import Reranker, RerankerConfig
     from linker.server import serve
 
-    kb = KnowledgeBase(kb_folder / "kb.sqlite")
+    kb = KnowledgeBase(kb_path(home))
     reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).eval()
-    linker = Linker(kb, load_text_index(kb, kb_folder), HashingTextEncoder(64), reranker)
+    linker = Linker(kb, load_text_index(kb, kb_dir(home)), HashingTextEncoder(64), reranker)
     serve(linker, host="127.0.0.1", port=port, threads=threads or None)
 
 
@@ -95,8 +91,8 @@ def start_server(args, port: int, tmp: Path) -> subprocess.Popen:
             cmd += ["--model", str(args.model)]
     else:
         entities = args.entities if args.entities and args.entities.is_file() else None
-        kb_folder = build_standin(tmp, entities)
-        cmd = [sys.executable, __file__, "--serve-standin", str(kb_folder), "--port", str(port),
+        build_standin(tmp, entities)
+        cmd = [sys.executable, __file__, "--serve-standin", str(tmp), "--port", str(port),
                "--threads", str(args.threads)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + args.startup_timeout
@@ -208,10 +204,29 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure(args, proc: subprocess.Popen, port: int, docs: list[dict], scenarios: list[str]):
+    """Run the scenarios against the started server: its /health, one result per scenario, whether
+    it is still alive after them and its RSS (with children)."""
+    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+    results = []
+    server = psutil.Process(proc.pid)
+    for s in scenarios:
+        cpu0 = sum(server.cpu_times()[:2])
+        res = asyncio.run(run_scenario(port, docs, s, args.requests, args.concurrency, args.warmup))
+        # server CPU per request: robust to other load on the machine (includes warm-up)
+        res["server_cpu_ms_per_request"] = round(
+            1000 * (sum(server.cpu_times()[:2]) - cpu0) / (args.requests + args.warmup), 2)
+        print(json.dumps(res), flush=True)
+        results.append(res)
+    alive = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+    rss = server.memory_info().rss + sum(c.memory_info().rss for c in server.children(recursive=True))
+    return health, results, alive, rss
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, help="Data home with a built KB (served with `mmel serve`).")
-    ap.add_argument("--kb", default="default", help="KB name under --home.")
+    ap.add_argument("--kb", default=DEFAULT_KB, help="KB name under --home.")
     ap.add_argument("--model", type=Path, help="Reranker path for `mmel serve --model`.")
     ap.add_argument("--entities", type=Path, default=DATA / "wikimel" / "kb.jsonl",
                     help="Entity JSONL for the stand-in KB (without --home).")
@@ -241,19 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         proc = start_server(args, port, Path(tmp))
         try:
-            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
-            results = []
-            server = psutil.Process(proc.pid)
-            for s in scenarios:
-                cpu0 = sum(server.cpu_times()[:2])
-                res = asyncio.run(run_scenario(port, docs, s, args.requests, args.concurrency, args.warmup))
-                # server CPU per request: robust to other load on the machine (includes warm-up)
-                res["server_cpu_ms_per_request"] = round(
-                    1000 * (sum(server.cpu_times()[:2]) - cpu0) / (args.requests + args.warmup), 2)
-                print(json.dumps(res), flush=True)
-                results.append(res)
-            alive = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
-            rss = server.memory_info().rss + sum(c.memory_info().rss for c in server.children(recursive=True))
+            health, results, alive, rss = measure(args, proc, port, docs, scenarios)
         finally:
             proc.terminate()
             try:

@@ -189,6 +189,12 @@ def section_load_test(items: dict[str, dict]) -> list[str]:
     return lines
 
 
+def section_faults(items: dict[str, dict]) -> list[str]:
+    from benchmarks.faults import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r["rows"], r["machine"]))]
+
+
 def section_scale(items: dict[str, dict]) -> list[str]:
     lines = []
     for r in items.values():
@@ -229,6 +235,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "index": ("Indexer: text encoding, FAISS index kinds, faces (index)", section_index),
     "scale": ("KB build at scale (scale)", section_scale),
     "load_test": ("HTTP server load test (load_test.py)", section_load_test),
+    "faults": ("Fault suite: killed and concurrent writers, fuzzed documents, large images (faults.py)", section_faults),
 }
 
 

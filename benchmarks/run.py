@@ -32,8 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import WORK, CachedEncoder, machine, write_json  # noqa: E402
-
-KS = (1, 5, 10, 30)
+from linker.evaluate import RECALL_AT, evaluate, score_links  # noqa: E402
 
 
 def _kb_name(path: Path) -> str:
@@ -43,39 +42,19 @@ def _kb_name(path: Path) -> str:
 
 
 def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
-    """Build the KB and its text index under `home` unless an up-to-date one is there."""
-    from indexer.dense import build_text_index
+    """Build the KB and its text index under `home` unless an up-to-date one is there; entity
+    texts are embedded through the shared embedding cache (`CachedEncoder`)."""
+    from indexer.bootstrap import ensure_kb as ensure
     from indexer.text import load_text_encoder
-    from kb.build import build_kb
-    from kb.home import kb_dir, kb_path
-    from kb.store import KnowledgeBase
 
-    name = _kb_name(kb_jsonl)
-    if not kb_path(home, name).is_file():
-        build_kb(kb_path(home, name), entities=kb_jsonl, progress=False)
-    if not (kb_dir(home, name) / "text.json").is_file():
+    def cached_encoder():
         encoder = load_text_encoder(text_model)
         cache = WORK / "embeddings" / hashlib.sha1(encoder.model_id.encode()).hexdigest()[:10]
-        build_text_index(KnowledgeBase(kb_path(home, name)), CachedEncoder(encoder, cache),
-                         kb_dir(home, name), batch_size=128, progress=True)
+        return CachedEncoder(encoder, cache)
+
+    name = _kb_name(kb_jsonl)
+    ensure(home, name, kb_jsonl, cached_encoder, batch_size=128, progress=True)
     return name
-
-
-def scores(gold: list[str], rankings: list[list[str]], predicted: list[str | None]) -> dict:
-    """Hits@1, recall@k over rankings, and micro P/R/F1 of the (possibly NIL) predictions."""
-    n = len(gold)
-    tp = sum(p == g for p, g in zip(predicted, gold))
-    linked = sum(p is not None for p in predicted)
-    precision = tp / linked if linked else 0.0
-    recall = tp / n if n else 0.0
-    return {
-        "mentions": n,
-        "hits_at_1": sum(bool(r) and r[0] == g for r, g in zip(rankings, gold)) / max(n, 1),
-        "recall_at_k": {str(k): sum(g in r[:k] for r, g in zip(rankings, gold)) / max(n, 1) for k in KS},
-        "precision": precision,
-        "recall": recall,
-        "micro_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-    }
 
 
 def exact_name_baseline(kb, data) -> dict:
@@ -91,7 +70,7 @@ def exact_name_baseline(kb, data) -> dict:
                     if key in (mention_key(c.name), mention_key(base_name(c.name)))]
             gold.append(qid)
             rankings.append(hits)
-    return scores(gold, rankings, [r[0] if r else None for r in rankings])
+    return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
 
 
 def dense_only_baseline(kb, index, encoder, data) -> dict:
@@ -100,7 +79,7 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
 
     pairs = [(doc, m, q) for doc, qids in data for m, q in zip(doc.mentions, qids)]
     vecs = encoder.encode([context_text(d.text, m) for d, m, _ in pairs], batch_size=128)
-    _, ids = index.search(vecs, max(KS))
+    _, ids = index.search(vecs, max(RECALL_AT))
     ents = {}
     rankings = []
     for row in ids:
@@ -108,7 +87,7 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
         ents.update(zip(need, (e.id for e in kb.by_idx(need))))
         rankings.append([ents[int(i)] for i in row if i >= 0])
     gold = [q for _, _, q in pairs]
-    return scores(gold, rankings, [r[0] if r else None for r in rankings])
+    return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -145,10 +124,10 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> 
         score = process.cdist([m.surface for _, m, _ in part], names, scorer=fuzz.WRatio,
                               processor=mention_key, dtype=np.float32, workers=-1) / 100.0
         score += ctx[lo : lo + chunk] @ entity_vecs.T
-        top = np.argsort(-score, axis=1)[:, : max(KS)]
+        top = np.argsort(-score, axis=1)[:, : max(RECALL_AT)]
         rankings += [[ids[j] for j in row] for row in top]
     gold = [q for _, _, q in pairs]
-    return scores(gold, rankings, [r[0] for r in rankings])
+    return score_links(zip(gold, rankings, [r[0] for r in rankings])).to_dict()
 
 
 def bench_mel(args) -> dict:
@@ -169,22 +148,18 @@ def bench_mel(args) -> dict:
 
         return {"no_spans": bench_no_spans(linker, data, args.batch_size), "config": config}
     docs = [d for d, _ in data]
-    gold = [q for _, qids in data for q in qids]
     list(linker.link_many(docs[:8]))  # warm-up (lazy loads) outside the timing
     t0 = time.perf_counter()
-    ranked = list(linker.rank_many(docs, batch_size=args.batch_size))
+    full = evaluate(linker, data, batch_size=args.batch_size)
     elapsed = time.perf_counter() - t0
-    rankings = [r for doc in ranked for _, r in doc]
-    predicted = [link.entity for doc in ranked for link, _ in doc]
     latencies = []
     for doc in docs[: args.latency_docs]:
         t = time.perf_counter()
         linker.link(doc)
         latencies.append((time.perf_counter() - t) * 1000)
-    full = scores(gold, rankings, predicted)
     return {
-        **full,
-        "mentions_per_second": len(gold) / elapsed,
+        **full.to_dict(),
+        "mentions_per_second": full.mentions / elapsed,
         "latency_ms": {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95))},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "baselines": {

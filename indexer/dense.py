@@ -30,6 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from kb.errors import ConfigError, IndexMismatchError, KBError
+from kb.files import atomic_path
+from kb.lock import WriteLock
 
 if TYPE_CHECKING:
     from indexer.text import TextEncoder
@@ -68,13 +70,9 @@ def _gpu_count() -> int:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp)` for a temporary file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Call `write(tmp)` for a unique temporary file beside `path`, then rename it over `path`."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class DenseIndex:
@@ -275,12 +273,25 @@ def build_text_index(
     progress: bool = True,
     chunk: int = 4096,
 ) -> dict:
-    """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest."""
+    """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest.
+
+    Holds the KB's write lock throughout (`KBBusyError` at once if another process writes the
+    KB). Without `progress`, logs a line every 5 %."""
     if kind not in KINDS:
         raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
     n = len(kb)
     if n == 0:
         raise KBError(f"{kb.path} has no entities to index")
+    with WriteLock(kb_dir, "indexed"):
+        if not kb.is_current():
+            raise KBError(f"{kb.path} was rebuilt after this command opened it: run it again")
+        return _build_text_index(kb, encoder, kb_dir, kind, batch_size, progress, chunk)
+
+
+def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int, progress: bool, chunk: int) -> dict:
+    n = len(kb)
+    if not progress:  # a log line per chunk instead of a bar: a chunk of about 5 %
+        chunk = min(chunk, max(batch_size, -(-n // 20)))
     vectors = np.empty((n, encoder.dim), dtype=np.float32)
     ids = np.empty(n, dtype=np.int64)
     bar = tqdm(total=n, desc="embed entities", unit=" entities", disable=not progress)
@@ -294,6 +305,9 @@ def build_text_index(
         vectors[row : row + len(batch)] = vecs
         ids[row : row + len(batch)] = [i for i, _ in batch]
         row += len(batch)
+        if not progress:
+            log.info("embedded %d of %d entities (%d %%), %.0f entities/s", row, n, row * 100 // n,
+                     row / max(time.time() - started, 1e-9))
         bar.update(len(batch))
         batch.clear()
 

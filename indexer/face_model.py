@@ -173,6 +173,28 @@ def _batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) 
     return losses.mean(), float((losses > 0).float().mean())
 
 
+def _identities(labels: np.ndarray, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The identity number of each of the `n` crops, and the crop indices of each identity with
+    at least 2 crops (InputError unless there are 2 such identities)."""
+    if labels.shape != (n,):
+        raise InputError(f"labels must have shape ({n},), got {labels.shape}")
+    _, y_all = np.unique(labels, return_inverse=True)
+    groups = [np.flatnonzero(y_all == k) for k in range(y_all.max() + 1 if len(y_all) else 0)]
+    usable = [g for g in groups if len(g) >= 2]
+    if len(usable) < 2:
+        raise InputError(
+            f"need at least 2 identities with 2+ crops each, got {len(usable)} of {len(groups)} identities"
+        )
+    return y_all, usable
+
+
+def _pk_batch(rng: np.random.Generator, usable: list[np.ndarray], P: int, K: int) -> np.ndarray:
+    """Crop indices of one batch: P distinct identities × K crops each (drawn with replacement for
+    an identity with fewer than K crops)."""
+    ids = rng.choice(len(usable), size=P, replace=False)
+    return np.concatenate([rng.choice(usable[i], size=K, replace=len(usable[i]) < K) for i in ids])
+
+
 def train_face_transformer(
     crops: np.ndarray,
     labels: np.ndarray,
@@ -197,16 +219,7 @@ def train_face_transformer(
     labels : (N,) identity labels (ints or strings).
     """
     x_all = _to_tensor(crops, config.image_size)
-    labels = np.asarray(labels)
-    if labels.shape != (x_all.shape[0],):
-        raise InputError(f"labels must have shape ({x_all.shape[0]},), got {labels.shape}")
-    _, y_all = np.unique(labels, return_inverse=True)
-    groups = [np.flatnonzero(y_all == k) for k in range(y_all.max() + 1 if len(y_all) else 0)]
-    usable = [g for g in groups if len(g) >= 2]
-    if len(usable) < 2:
-        raise InputError(
-            f"need at least 2 identities with 2+ crops each, got {len(usable)} of {len(groups)} identities"
-        )
+    y_all, usable = _identities(np.asarray(labels), x_all.shape[0])
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -225,10 +238,7 @@ def train_face_transformer(
         model.train()
         losses, active = [], []
         for _ in range(steps):
-            ids = rng.choice(len(usable), size=P, replace=False)
-            idx = np.concatenate(
-                [rng.choice(usable[i], size=K, replace=len(usable[i]) < K) for i in ids]
-            )
+            idx = _pk_batch(rng, usable, P, K)
             xb = x_all[idx]
             if augment:
                 xb = _augment(xb, gen)

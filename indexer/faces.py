@@ -12,11 +12,17 @@ count, KB checksum, entities covered, source image of every row).
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 import json
 import logging
 import os
+import threading
+import warnings
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -27,6 +33,8 @@ from tqdm import tqdm
 
 from indexer.dense import read_checked, write_checked
 from kb.errors import InputError, ModelLoadError
+from kb.files import not_utf8
+from kb.lock import WriteLock
 
 if TYPE_CHECKING:
     from kb.store import KnowledgeBase
@@ -39,9 +47,38 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 FACE_INDEX = "faces"
 SAME_PERSON_DISTANCE = 0.6
 _EXAMPLES = 5
+DECODE_BUDGET_PIXELS = 100_000_000  # two images at the limit; ~3-6 bytes per pixel while decoded
+
+# Every open is followed by our own MAX_PIXELS check (below Pillow's warning threshold), so
+# Pillow's DecompressionBombWarning only repeats it, on stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 # -- images -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """The image file opened by Pillow (header read, pixels not decoded), its size checked;
+    every failure, including one while decoding inside the block, becomes `InputError`."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{path}: image of {w}x{h} is over the {MAX_PIXELS // 1_000_000} megapixel limit")
+            yield img
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise InputError(f"{path}: unreadable or corrupt image ({exc})") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """`(width, height)` from the image header, without decoding; `InputError` as `load_image`."""
+    with _opened(Path(path)) as img:
+        return img.size
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -49,31 +86,85 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
     Grayscale, palette, CMYK and 16-bit images are converted; transparency is flattened onto
     white. Raises `InputError` naming the file if it is missing, not an image, corrupt, or
-    larger than 50 megapixels.
+    larger than 50 megapixels (checked from the header, before decoding). Peak memory is about
+    two copies of the RGB array (Pillow's and numpy's), not four.
     """
-    path = Path(path)
+    with _opened(Path(path)) as img:
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            a = np.asarray(img, dtype=np.float64)
+            span = a.max() - a.min()
+            img = Image.fromarray(((a - a.min()) / (span or 1) * 255).astype(np.uint8))
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+class PixelBudget:
+    """At most `limit` image pixels decoded at once in this process, shared by all threads.
+
+    `with budget.reserve(n):` waits until `n` pixels are free (an image larger than `limit`
+    runs alone). It bounds the memory that concurrent server requests spend on large images.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = int(limit)
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, pixels: int) -> Iterator[None]:
+        n = min(int(pixels), self.limit)
+        with self._cond:
+            self._cond.wait_for(lambda: self.used + n <= self.limit)
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+            if n >= TRIM_ABOVE_PIXELS:
+                _return_freed_memory()
+
+
+DECODE_BUDGET = PixelBudget(DECODE_BUDGET_PIXELS)
+TRIM_ABOVE_PIXELS = 4_000_000
+
+
+def _libc_trim():
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise InputError(f"{path}: image of {w}x{h} is over the {MAX_PIXELS // 1_000_000} megapixel limit")
-            img = ImageOps.exif_transpose(img)
-            img.load()
-            if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                a = np.asarray(img, dtype=np.float64)
-                span = a.max() - a.min()
-                img = Image.fromarray(((a - a.min()) / (span or 1) * 255).astype(np.uint8))
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise InputError(f"{path}: unreadable or corrupt image ({exc})") from None
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc's `malloc_trim`): the blocks of a large
+    decoded image stay in the decoding thread's malloc arena otherwise, and a server's RSS
+    ratchets up with every thread that once decoded one."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def image_faces(encoder: FaceEncoder, path: str | os.PathLike) -> tuple[list[Box], np.ndarray]:
+    """`(boxes, embeddings)` of the faces in an image file, decoded within `DECODE_BUDGET`;
+    the decoded array is dropped before returning. `InputError` if unreadable."""
+    width, height = image_size(path)
+    with DECODE_BUDGET.reserve(width * height):
+        image = load_image(path)
+        boxes = encoder.detect(image)
+        vectors = encoder.embed(image, boxes) if boxes else np.zeros((0, encoder.dim), np.float32)
+        del image
+    return boxes, vectors
 
 
 # -- encoders ---------------------------------------------------------------------------------
@@ -255,7 +346,11 @@ def _read_source(source: Path) -> tuple[list[tuple[str, Path]], list[str]]:
         return pairs, []
     if source.is_file() and source.suffix.lower() in (".jsonl", ".json"):
         pairs, bad = [], []
-        for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = source.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise not_utf8(source, "face manifest") from None
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -270,14 +365,19 @@ def _read_source(source: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     )
 
 
-def _resolve_entities(kb: KnowledgeBase, refs: set[str]) -> dict[str, int | None]:
-    """Entity idx for each ref: by id, else by exact name (or with '_' read as ' ');
-    None for unknown or ambiguous names."""
-    out: dict[str, int | None] = {r: kb.idx_of(r) for r in refs}
+def _resolve_entities(kb: KnowledgeBase, refs: set[str]) -> dict[str, int | str]:
+    """Entity idx for each ref: by id, else by exact name (or with '_' read as ' '), else by
+    the KB's alias lookup when it names exactly one entity (a folder `kit_harington`); for the
+    others, why not (a string: unknown, or the entities an ambiguous name may be)."""
+    out: dict[str, int | str] = {}
     wanted: dict[str, set[str]] = defaultdict(set)
-    for r in (r for r, i in out.items() if i is None):
-        wanted[r].add(r)
-        wanted[r.replace("_", " ")].add(r)
+    for r in refs:
+        idx = kb.idx_of(r)
+        if idx is not None:
+            out[r] = idx
+        else:
+            wanted[r].add(r)
+            wanted[r.replace("_", " ")].add(r)
     if wanted:
         hits: dict[str, list[int]] = defaultdict(list)
         for idx, ent in kb.iter_entities():
@@ -285,44 +385,27 @@ def _resolve_entities(kb: KnowledgeBase, refs: set[str]) -> dict[str, int | None
                 hits[ent.name].append(idx)
         for name, idxs in hits.items():
             for r in wanted[name]:
-                if out[r] is None and len(idxs) == 1:
+                if r not in out and len(idxs) == 1:
                     out[r] = idxs[0]
+    for r in refs - out.keys():
+        cands = kb.lookup(r.replace("_", " "), k=4)
+        if len(cands) == 1:
+            out[r] = kb.idx_of(cands[0].entity)
+        else:
+            named = ", ".join(f"{c.name} ({c.entity})" for c in cands[:3])
+            out[r] = f"ambiguous name, may be {named}: use the entity id" if cands else "not in the KB"
     return out
 
 
-def build_face_index(
-    kb: KnowledgeBase,
-    encoder: FaceEncoder,
-    source: str | os.PathLike,
-    kb_dir: str | os.PathLike,
-    progress: bool = True,
-    rebuild: bool = False,
-) -> dict:
-    """Detect and embed one face per image of `source` and add it to `<kb_dir>/faces.faiss`.
-
-    `source`: a folder `<entity>/<images>` (entity = QID or exact name) or a JSONL manifest
-    `{"entity": ..., "image": path relative to the manifest}`. Extends an existing index for
-    the same KB and encoder (images already in it are skipped) unless `rebuild`. Images
-    without a face, with several faces, unreadable, or of unknown entities are skipped and
-    reported (counts + examples), never fatal. Returns the report.
-    """
-    source, kb_dir = Path(source), Path(kb_dir)
-    pairs, bad_lines = _read_source(source)
-    expect = {"kb_checksum": kb.checksum, "model_id": encoder.model_id}
-    if not rebuild and (kb_dir / f"{FACE_INDEX}.faiss").exists():
-        index = FaceIndex.load(kb_dir, expect=expect)
-    else:
-        index = FaceIndex(encoder.dim, expect)
-    known = set(index.manifest["sources"])
-    skipped: dict[str, list[str]] = defaultdict(list)
-    if bad_lines:
-        skipped["bad_manifest_line"] = bad_lines
-    resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
+def _embed_new_faces(pairs: list[tuple[str, Path]], resolved: dict, known: set[str], encoder: FaceEncoder,
+                     skipped: dict[str, list[str]], progress: bool) -> tuple[list, list, list]:
+    """The face vectors, entity idxs and source paths of the images of `pairs` that show exactly
+    one face of a known entity and are not in `known` yet; the others are added to `skipped`."""
     vectors, owners, sources = [], [], []
     for ref, path in tqdm(pairs, desc="faces", unit=" images", disable=not progress):
         key = str(path.resolve())
-        if resolved[ref] is None:
-            skipped["unknown_entity"].append(f"{ref} ({path})")
+        if isinstance(resolved[ref], str):  # why it did not resolve
+            skipped["unknown_entity"].append(f"{ref} ({resolved[ref]}): {path}")
             continue
         if key in known:
             skipped["already_indexed"].append(str(path))
@@ -340,11 +423,56 @@ def build_face_index(
         owners.append(resolved[ref])
         sources.append(key)
         known.add(key)
+    return vectors, owners, sources
+
+
+def build_face_index(
+    kb: KnowledgeBase,
+    encoder: FaceEncoder,
+    source: str | os.PathLike,
+    kb_dir: str | os.PathLike,
+    progress: bool = True,
+    rebuild: bool = False,
+) -> dict:
+    """Detect and embed one face per image of `source` and add it to `<kb_dir>/faces.faiss`.
+
+    `source`: a folder `<entity>/<images>` (entity = QID, exact name, or a name the KB's alias
+    lookup gives exactly one entity for, with '_' read as ' ') or a JSONL manifest
+    `{"entity": ..., "image": path relative to the manifest}`. Extends an existing index for
+    the same KB and encoder (images already in it are skipped) unless `rebuild`. Images
+    without a face, with several faces, unreadable, or of unknown entities are skipped and
+    reported (counts + examples); `InputError` if no image of `source` was added or was already
+    in it. Holds the KB's write lock (`KBBusyError` if another process writes it). Returns the
+    report.
+    """
+    source, kb_dir = Path(source), Path(kb_dir)
+    pairs, bad_lines = _read_source(source)
+    if not pairs:
+        raise InputError(f"{source} names no images (expected {', '.join(sorted(IMAGE_SUFFIXES))} files)")
+    with WriteLock(kb_dir, "given faces"):
+        return _add_faces(kb, encoder, source, kb_dir, pairs, bad_lines, progress, rebuild)
+
+
+def _add_faces(kb, encoder, source: Path, kb_dir: Path, pairs, bad_lines, progress: bool, rebuild: bool) -> dict:
+    expect = {"kb_checksum": kb.checksum, "model_id": encoder.model_id}
+    if not rebuild and (kb_dir / f"{FACE_INDEX}.faiss").exists():
+        index = FaceIndex.load(kb_dir, expect=expect)
+    else:
+        index = FaceIndex(encoder.dim, expect)
+    known = set(index.manifest["sources"])
+    skipped: dict[str, list[str]] = defaultdict(list)
+    if bad_lines:
+        skipped["bad_manifest_line"] = bad_lines
+    resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
+    vectors, owners, sources = _embed_new_faces(pairs, resolved, known, encoder, skipped, progress)
+    for reason, items in skipped.items():
+        log.warning("skipped %d image(s): %s, e.g. %s", len(items), reason.replace("_", " "), "; ".join(items[:2]))
+    if not vectors and "already_indexed" not in skipped:  # nothing of `source` is in the index
+        why = "; ".join(f"{r.replace('_', ' ')}: {len(v)}, e.g. {v[0]}" for r, v in skipped.items())
+        raise InputError(f"no face added from {source}, {len(pairs)} image(s) skipped ({why})")
     if vectors:
         index.add(np.vstack(vectors), np.asarray(owners), sources)
     index.save(kb_dir, expect)
-    for reason, items in skipped.items():
-        log.warning("skipped %d image(s): %s, e.g. %s", len(items), reason.replace("_", " "), "; ".join(items[:2]))
     return {
         "source": str(source),
         "images": len(pairs),

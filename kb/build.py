@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kb import aliases as alias_fn
 from kb.errors import InputError
+from kb.files import not_utf8
 from kb.store import KBWriter
 from kb.types import Entity
 
@@ -34,40 +35,47 @@ def read_entities(path: str | os.PathLike, skipped: list[str] | None = None) -> 
     Malformed lines are skipped; their `path:line` is appended to `skipped` when given.
     """
     p = _require_file(path, "entity file")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                ident = str(obj.get("qid") or obj.get("id") or "").strip()
-                name = str(obj.get("name") or "").strip()
-                aliases = obj.get("aliases") or []
-                if not ident or not name or not isinstance(aliases, list):
-                    raise ValueError("needs 'qid' (or 'id') and 'name'; 'aliases' must be a list")
-            except (ValueError, AttributeError) as exc:
-                if skipped is not None:
-                    skipped.append(f"{p}:{lineno}: {exc}")
-                continue
-            yield Entity(
-                id=ident,
-                name=name,
-                description=str(obj.get("description") or ""),
-                aliases=tuple(str(a) for a in aliases if str(a).strip()),
-            )
+    for lineno, line in _lines(p, "entity file"):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            ident = str(obj.get("qid") or obj.get("id") or "").strip()
+            name = str(obj.get("name") or "").strip()
+            aliases = obj.get("aliases") or []
+            if not ident or not name or not isinstance(aliases, list):
+                raise ValueError("needs 'qid' (or 'id') and 'name'; 'aliases' must be a list")
+        except (ValueError, AttributeError) as exc:
+            if skipped is not None:
+                skipped.append(f"{p}:{lineno}: {exc}")
+            continue
+        yield Entity(
+            id=ident,
+            name=name,
+            description=str(obj.get("description") or ""),
+            aliases=tuple(str(a) for a in aliases if str(a).strip()),
+        )
+
+
+def _lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
+    """`(line number, line)` of a UTF-8 text file; `InputError` naming the line if not UTF-8."""
+    with path.open(encoding="utf-8") as fh:
+        try:
+            yield from enumerate(fh, 1)
+        except UnicodeDecodeError:
+            raise not_utf8(path, what) from None
 
 
 def read_alias_tsv(path: str | os.PathLike, skipped: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """`(alias, entity)` pairs from TSV lines `alias<TAB>entity` (YAGO means / Wikidata labels)."""
     p = _require_file(path, "alias file")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
-                if line.strip() and skipped is not None:
-                    skipped.append(f"{p}:{lineno}: expected 'alias<TAB>entity'")
-                continue
-            yield parts[0].strip().strip('"'), parts[1].strip()
+    for lineno, line in _lines(p, "alias file"):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+            if line.strip() and skipped is not None:
+                skipped.append(f"{p}:{lineno}: expected 'alias<TAB>entity'")
+            continue
+        yield parts[0].strip().strip('"'), parts[1].strip()
 
 
 def _entity_rows(entities: Iterator[Entity], writer: KBWriter) -> int:

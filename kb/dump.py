@@ -171,14 +171,25 @@ def iter_chunks(fh: BinaryIO, name: str, block: int = BLOCK_BYTES) -> Iterator[t
     export, is a truncated or corrupt compressed file, or ends inside a page.
     """
     offset = 0
+    consumed = 0  # uncompressed bytes read so far
+    raw = getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)  # the compressed file, if any
 
     def read() -> bytes:
+        """Up to `block` bytes, read in steps of 1 MiB so that an error's position is exact to 1 MiB."""
+        nonlocal consumed
+        parts: list[bytes] = []
         try:
-            return fh.read(block)
+            while (want := block - sum(map(len, parts))) > 0 and (part := fh.read(min(want, 1 << 20))):
+                parts.append(part)
+                consumed += len(part)
         except (EOFError, OSError) as exc:
+            at = _tell(fh, raw) if raw is not None else None
+            where = f" at compressed byte {at:,}" if at is not None else ""
             raise InputError(
-                f"dump {name} is truncated or corrupt near uncompressed byte {offset:,} ({exc})"
+                f"dump {name} is truncated or corrupt{where}, after {consumed:,} readable uncompressed "
+                f"bytes ({exc})"
             ) from None
+        return b"".join(parts)
 
     data = read()
     while b"<page>" not in data and len(data) < _HEADER_BYTES and (more := read()):

@@ -26,3 +26,7 @@ class IndexMismatchError(LinkerError):
 
 class ModelLoadError(LinkerError):
     """A model could not be found or loaded."""
+
+
+class KBBusyError(KBError):
+    """Another process is writing the same KB (it holds the KB's write lock)."""

@@ -18,13 +18,17 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
-    """The data home folder (not created)."""
+    """The data home folder (not created); `ConfigError` if it exists but is not a folder."""
     if home:
-        return Path(home).expanduser()
-    if os.environ.get(ENV_HOME):
-        return Path(os.environ[ENV_HOME]).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(xdg) / "mmel"
+        path, source = Path(home).expanduser(), "--home"
+    elif os.environ.get(ENV_HOME):
+        path, source = Path(os.environ[ENV_HOME]).expanduser(), ENV_HOME
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        path, source = Path(xdg) / "mmel", "the default data home"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"data home {path} (from {source}) is a file, not a folder: give --home a folder")
+    return path
 
 
 def kb_dir(home: str | os.PathLike | None, name: str = DEFAULT_KB) -> Path:

@@ -14,9 +14,10 @@ Layout of `kb.sqlite` (WAL mode once built):
 - `redirects(source, target)`: Wikipedia redirects as read from the dump.
 - `meta(key, value)`: JSON values: sources, counts, build time, `checksum`.
 
-A `KBWriter` builds into `<path>.tmp` and renames it over `<path>` only when `finish()`
-completes, so a killed build leaves the previous KB untouched; a rerun starts the temporary
-file afresh.
+A `KBWriter` holds the KB folder's write lock (`kb.lock`) from start to end, builds into a
+unique temporary file and renames it over `<path>` only when `finish()` completes, so a killed
+build leaves the previous KB untouched and a second concurrent build fails at once instead of
+replacing the KB with a half-written file.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ from tqdm import tqdm
 
 from kb import prior as prior_fn
 from kb.errors import KBError
+from kb.files import temp_path
+from kb.lock import WriteLock
 from kb.normalize import mention_key
 from kb.types import Candidate, Entity
 
@@ -47,15 +50,19 @@ _SOURCES = ("anchors", "aliases", "names")
 
 
 class KBWriter:
-    """Build a KB at `path` atomically. Use as a context manager, then call `finish()`."""
+    """Build a KB at `path` atomically. Use as a context manager, then call `finish()`.
+
+    Raises `KBBusyError` at once if another process is writing the same KB folder."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (self.tmp, Path(f"{self.tmp}-journal")):
-            stale.unlink(missing_ok=True)  # a killed earlier build: start afresh
-        self.conn = sqlite3.connect(self.tmp)
+        self._lock = WriteLock(self.path.parent, "built").acquire()  # also removes stale temporaries
+        self.tmp = temp_path(self.path)
+        try:
+            self.conn = sqlite3.connect(self.tmp)
+        except BaseException:
+            self._lock.release()
+            raise
         self.conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
             "PRAGMA cache_size=-262144;"
@@ -90,6 +97,7 @@ class KBWriter:
             self.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+            self._lock.release()
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -152,6 +160,22 @@ class KBWriter:
 
     def finish(self, min_count: float = 1.0, progress: bool = True) -> dict:
         """Resolve references, compute p(e|m), index, checksum, and move into place."""
+        unresolved = self._resolve_references()
+        n_mentions, n_priors = self._write_priors(min_count, progress)
+        stats = self._index_and_count(unresolved, n_mentions, n_priors)
+        self.set_meta(
+            schema_version=SCHEMA_VERSION,
+            checksum=_checksum(self.conn),
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            build_seconds=round(time.time() - self._started, 2),
+            **stats,
+        )
+        self._move_into_place()
+        return stats
+
+    def _resolve_references(self) -> int:
+        """Fill the temporary table `resolve(ref → entity idx)` from ids, names and redirects
+        (chains up to three hops); returns the number of redirects left unresolved."""
         c = self.conn
         c.executescript(
             """
@@ -165,9 +189,14 @@ class KBWriter:
                 "INSERT OR IGNORE INTO resolve SELECT r.source, x.idx FROM redirects r "
                 "JOIN resolve x ON x.ref = r.target"
             )
-        unresolved = c.execute(
+        return c.execute(
             "SELECT count(*) FROM redirects WHERE source NOT IN (SELECT ref FROM resolve)"
         ).fetchone()[0]
+
+    def _write_priors(self, min_count: float, progress: bool) -> tuple[int, int]:
+        """Combine the staged anchors, aliases and names of each mention key into p(e|m) rows
+        (`priors`) and per-mention counts (`mentions`); returns (#mentions, #priors)."""
+        c = self.conn
         c.execute(
             "CREATE TABLE priors(mention TEXT NOT NULL, entity_idx INTEGER NOT NULL, "
             "p REAL NOT NULL, anchors REAL NOT NULL)"
@@ -205,6 +234,11 @@ class KBWriter:
                 n_priors += len(p)
             bar.update(1)
         bar.close()
+        return n_mentions, n_priors
+
+    def _index_and_count(self, unresolved: int, n_mentions: int, n_priors: int) -> dict:
+        """Drop the staging table, index the priors; the build statistics."""
+        c = self.conn
         dropped_anchors = c.execute(
             "SELECT coalesce(sum(weight), 0) FROM staging s WHERE source = 'anchors' AND "
             "NOT EXISTS (SELECT 1 FROM resolve x WHERE x.ref = s.ref)"
@@ -218,9 +252,8 @@ class KBWriter:
             "DROP TABLE staging; DROP TABLE occurrences; CREATE INDEX priors_mention ON priors(mention, p DESC);"
             "CREATE INDEX priors_entity ON priors(entity_idx);"
         )
-        n_entities = c.execute("SELECT count(*) FROM entities").fetchone()[0]
-        stats = {
-            "entities": n_entities,
+        return {
+            "entities": c.execute("SELECT count(*) FROM entities").fetchone()[0],
             "redirects": c.execute("SELECT count(*) FROM redirects").fetchone()[0],
             "redirects_unresolved": unresolved,
             "mentions": n_mentions,
@@ -229,13 +262,10 @@ class KBWriter:
             "anchors_dropped": dropped_anchors,
             "duplicate_entities": self.duplicates,
         }
-        self.set_meta(
-            schema_version=SCHEMA_VERSION,
-            checksum=_checksum(c),
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            build_seconds=round(time.time() - self._started, 2),
-            **stats,
-        )
+
+    def _move_into_place(self) -> None:
+        """Commit, compact, switch to WAL and rename the temporary file over the KB."""
+        c = self.conn
         c.commit()
         c.execute("VACUUM")
         c.execute("PRAGMA journal_mode=WAL")
@@ -244,7 +274,7 @@ class KBWriter:
         for side in ("-wal", "-shm"):  # stale files of the replaced KB
             Path(f"{self.path}{side}").unlink(missing_ok=True)
         self._finished = True
-        return stats
+        self._lock.release()
 
 
 def _checksum(conn: sqlite3.Connection) -> str:
@@ -286,6 +316,14 @@ class KnowledgeBase:
     @property
     def checksum(self) -> str:
         return self.meta["checksum"]
+
+    def is_current(self) -> bool:
+        """Whether `path` still holds this KB (it may have been rebuilt since it was opened;
+        this object keeps reading the file it opened)."""
+        try:
+            return KnowledgeBase(self.path).checksum == self.checksum
+        except KBError:
+            return False
 
     def __len__(self) -> int:
         return self._size

@@ -8,10 +8,11 @@ import itertools
 import json
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from kb.errors import ConfigError, InputError
+from kb.files import atomic_path, check_writable
 from kb.home import kb_dir, kb_path, resolve_home
 from linker.document import document_record, read_documents
 
@@ -28,7 +29,8 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     Faces are linked when the KB has a face index; `joint=False` decides text and faces
     separately (no OT joint step). Documents without spans get theirs from `mentions`
     (`dict`, `spacy` with the pipeline `spacy_model`, or `both`). Returns the number of
-    documents linked. JSONL output is streamed batch by batch.
+    documents linked. JSONL output is streamed batch by batch; `out` and `html` are replaced
+    only when every document linked.
     """
     from linker.html import HtmlView
     from linker.mentions import check_mention_options
@@ -37,6 +39,9 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     check_mention_options(mentions, spacy_model)
+    for path, option in ((out, "--out"), (html, "--html")):
+        if path is not None:
+            check_writable(path, option)
     docs = read_documents(input)
     first = next(docs, None)  # validate the input before loading models
     if first is None:
@@ -46,8 +51,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
                          mentions=mentions, spacy_model=spacy_model)
     stream = itertools.chain([first], docs)
     records, count = [], 0
-    with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as fh, \
-            HtmlView(html) if html else nullcontext() as view:
+    with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
         while chunk := list(itertools.islice(stream, batch_size)):
             for linked in linker.process(chunk, batch_size):
                 rec = document_record(linked.document, linked.links, linked.warnings)
@@ -63,6 +67,17 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
             json.dump(records[0] if len(records) == 1 else records, fh, indent=2, ensure_ascii=False)
             fh.write("\n")
     return count
+
+
+@contextmanager
+def _output(out: str | os.PathLike | None):
+    """stdout, or a temporary file renamed over `out` only if linking completes (a failing input
+    leaves an earlier `out` as it was)."""
+    if out is None:
+        yield sys.stdout
+        return
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        yield fh
 
 
 CONTEXT_ENCODERS = ("static", "transformer")

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from kb.home import kb_dir, kb_path
+from kb.home import kb_dir
 
 DEMO_KB = Path(__file__).resolve().parents[1] / "kb" / "data" / "demo_kb.jsonl"
 DEMO_NAME = "demo"
@@ -39,22 +39,15 @@ def _images(folder: Path) -> tuple[Path, Path]:
 
 def run_demo(home: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Build the demo KB if needed and link the demo document; returns the output record."""
-    from indexer.dense import build_text_index
+    from indexer.bootstrap import ensure_kb
     from indexer.faces import build_face_index, load_face_encoder
-    from indexer.text import load_text_encoder
-    from kb.build import build_kb
-    from kb.store import KnowledgeBase
     from kb.types import Document, ImageRef
     from linker.document import document_record
     from linker.pipeline import Linker
 
     folder = kb_dir(home, DEMO_NAME)
     gallery, probe = _images(folder / "images")
-    if not kb_path(home, DEMO_NAME).is_file():
-        build_kb(kb_path(home, DEMO_NAME), entities=DEMO_KB, progress=progress)
-    kb = KnowledgeBase(kb_path(home, DEMO_NAME))
-    if not (folder / "text.json").is_file():
-        build_text_index(kb, load_text_encoder(None), folder, progress=progress)
+    kb = ensure_kb(home, DEMO_NAME, DEMO_KB, progress=progress)
     if not (folder / "faces.json").is_file():
         manifest = folder / "images" / "faces.jsonl"
         manifest.write_text(json.dumps({"entity": "Eileen Collins", "image": gallery.name}) + "\n")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kb.errors import InputError
+from kb.files import not_utf8
 from kb.types import Document, FaceMention, ImageRef, Link, TextMention
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -72,12 +73,15 @@ def iter_jsonl(path: str | os.PathLike, what: str = "input file") -> Iterator[tu
     if not p.is_file():
         raise InputError(f"{what} {p} does not exist")
     with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield f"{p}:{lineno}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield f"{p}:{lineno}", json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from None
+        except UnicodeDecodeError:  # raised by the file's iterator, not by the consumer
+            raise not_utf8(p, what) from None
 
 
 def read_documents(path: str | os.PathLike) -> Iterator[Document]:
@@ -87,12 +91,17 @@ def read_documents(path: str | os.PathLike) -> Iterator[Document]:
         raise InputError(f"input file {p} does not exist")
     base = p.resolve().parent
     with p.open(encoding="utf-8") as fh:
-        head = fh.read(1 << 16).lstrip()
-        if not head:
-            raise InputError(f"input file {p} is empty")
-        if not (p.suffix == ".jsonl" or (head.startswith("{") and "\n{" in head.rstrip())):
+        try:
+            head = fh.read(1 << 16).lstrip()
+            if not head:
+                raise InputError(f"input file {p} is empty")
+            whole = not (p.suffix == ".jsonl" or (head.startswith("{") and "\n{" in head.rstrip()))
+            text = head + fh.read() if whole else ""
+        except UnicodeDecodeError:
+            raise not_utf8(p, "input file") from None
+        if whole:
             try:
-                obj = json.loads(head + fh.read())
+                obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InputError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
             for i, o in enumerate(obj if isinstance(obj, list) else [obj]):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
+from kb.files import temp_path
 from kb.types import Document
 
 log = logging.getLogger(__name__)
@@ -115,13 +116,16 @@ def image_data_uri(path: str, max_side: int = MAX_SIDE, max_pixels: float = MAX_
     """
     from PIL import Image
 
+    from indexer.faces import DECODE_BUDGET
+
     with Image.open(path) as im:
         width, height = im.size
         if width * height > max_pixels:
             raise ValueError(f"{width}x{height} pixels is more than the limit of {int(max_pixels)}")
         im.draft("RGB", (max_side, max_side))  # fast JPEG downscale while decoding
-        im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")
-        im.thumbnail((max_side, max_side))
+        with DECODE_BUDGET.reserve(im.size[0] * im.size[1]):  # a PNG is decoded whole
+            im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")
+            im.thumbnail((max_side, max_side))
         buf = io.BytesIO()
         if im.mode == "RGBA":
             im.save(buf, "PNG", optimize=True)
@@ -211,7 +215,7 @@ def render_html_many(pairs: Iterable[tuple[Document, dict]]) -> str:
 class HtmlView:
     """An HTML page written document by document (for `mmel link --html`), so memory stays flat.
 
-    Written to `<path>.tmp` and renamed on a clean exit::
+    Written to a unique temporary file beside `path` and renamed on a clean exit::
 
         with HtmlView(path) as view:
             view.add(doc, record)
@@ -219,7 +223,7 @@ class HtmlView:
 
     def __init__(self, path: str | os.PathLike, title: str = "mmel"):
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._tmp = temp_path(self.path)
         self._title = title
         self._fh = None
         self.count = 0

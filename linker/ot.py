@@ -15,20 +15,26 @@ on their candidates. Because most faces have no textual mention and vice versa, 
 variant transports only a fraction of the mass, so unmatched mentions are not forced onto a face.
 
 Everything here is a pure function: numpy arrays in, numpy arrays out, no I/O, no globals.
+Malformed arrays or parameters are programming errors and raise `ValueError` (as in numpy and
+POT); a solver that stops at its iteration limit warns with a `ConvergenceWarning`, and
+`joint_plan(..., log=True)` returns its diagnostics.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from kb.errors import InputError
-
 __all__ = [
+    "ConvergenceWarning",
     "cross_cost",
     "structure_from_embeddings",
     "structure_from_distributions",
     "joint_plan",
     "rescore",
     "joint_rescore",
+    "logsumexp",
+    "normalize_rows",
 ]
 
 _TINY = 1e-12
@@ -36,19 +42,39 @@ _INNER_ITER = 500  # Sinkhorn iterations per projected-gradient step (warm-start
 _INNER_TOL = 1e-9
 
 
+class ConvergenceWarning(RuntimeWarning):
+    """A solver stopped at its iteration limit before meeting its tolerance."""
+
+
+def logsumexp(X: np.ndarray, axis: int | None = None, keepdims: bool = True) -> np.ndarray:
+    r""":math:`\log \sum \exp X` along `axis` (all entries when None), computed as
+    :math:`m + \log \sum \exp(X - m)` with :math:`m = \max X`; stable for :math:`-\infty` entries."""
+    mx = np.max(X, axis=axis, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    with np.errstate(divide="ignore"):
+        out = mx + np.log(np.sum(np.exp(X - mx), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def normalize_rows(P: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum; rows with no mass (sum <= 1e-12) become zeros."""
+    s = P.sum(axis=1, keepdims=True)
+    return np.where(s > _TINY, P / np.maximum(s, _TINY), 0.0)
+
+
 def _as_matrix(name: str, X: np.ndarray, ndim: int = 2) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != ndim:
-        raise InputError(f"{name} must be a {ndim}-d array, got shape {X.shape}")
+        raise ValueError(f"{name} must be a {ndim}-d array, got shape {X.shape}")
     if not np.all(np.isfinite(X)):
-        raise InputError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values")
     return X
 
 
 def _as_distributions(name: str, P: np.ndarray) -> np.ndarray:
     P = _as_matrix(name, P)
     if np.any(P < 0):
-        raise InputError(f"{name} has negative entries (min {P.min():.3g}); rows must be distributions")
+        raise ValueError(f"{name} has negative entries (min {P.min():.3g}); rows must be distributions")
     return P
 
 
@@ -77,7 +103,7 @@ def cross_cost(P_t: np.ndarray, P_v: np.ndarray) -> np.ndarray:
     P_t = _as_distributions("P_t", P_t)
     P_v = _as_distributions("P_v", P_v)
     if P_t.shape[1] != P_v.shape[1]:
-        raise InputError(
+        raise ValueError(
             f"P_t and P_v must share the entity vocabulary: {P_t.shape[1]} != {P_v.shape[1]} columns"
         )
     nt = np.linalg.norm(P_t, axis=1, keepdims=True)
@@ -141,9 +167,9 @@ def _weights(name: str, w: np.ndarray | None, size: int) -> np.ndarray:
         return np.full(size, 1.0 / size)
     w = _as_matrix(name, w, ndim=1)
     if w.shape[0] != size:
-        raise InputError(f"{name} has {w.shape[0]} weights for {size} nodes")
+        raise ValueError(f"{name} has {w.shape[0]} weights for {size} nodes")
     if np.any(w < 0) or w.sum() <= 0:
-        raise InputError(f"{name} must be non-negative with a positive sum, got {w.tolist()}")
+        raise ValueError(f"{name} must be non-negative with a positive sum, got {w.tolist()}")
     return w / w.sum()
 
 
@@ -159,29 +185,25 @@ def _fgw_gradient(C_t: np.ndarray, C_v: np.ndarray, M: np.ndarray, T: np.ndarray
     return (1.0 - alpha) * M + 2.0 * alpha * (const - 2.0 * C_t @ T @ C_v.T)
 
 
-def _lse(X: np.ndarray, axis: int | None) -> np.ndarray:
-    """log-sum-exp along `axis` (keepdims), stable for -inf entries."""
-    mx = np.max(X, axis=axis, keepdims=True)
-    mx = np.where(np.isfinite(mx), mx, 0.0)
-    with np.errstate(divide="ignore"):
-        return mx + np.log(np.sum(np.exp(X - mx), axis=axis, keepdims=True))
-
-
 def _sinkhorn_log(a: np.ndarray, b: np.ndarray, G: np.ndarray, eps: float, n_iter: int, tol: float,
-                  g: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  g: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     r"""Balanced entropic OT in the log domain: :math:`\arg\min_{T \in \Pi(a,b)} \langle G, T\rangle
     + \varepsilon \sum T \log T` (as `ot.sinkhorn(..., method="sinkhorn_log")`).
 
-    Returns the plan and the column potential `g`, which warm-starts the next call.
+    Returns the plan, the column potential `g`, which warm-starts the next call, and the log
+    `{"n_iter", "err"}` (`err`: row-marginal error at the last check, every 10 iterations).
     """
     la, lb, S = np.log(a)[:, None], np.log(b)[None, :], -G / eps
     g = np.zeros_like(lb) if g is None else g
+    err = np.inf
     for it in range(n_iter):
-        f = la - _lse(S + g, axis=1)
-        g = lb - _lse(S + f, axis=0)
-        if it % 10 == 0 and np.abs(np.exp(_lse(S + f + g, axis=1)) - np.exp(la)).max() < tol:
-            break
-    return np.exp(S + f + g), g
+        f = la - logsumexp(S + g, axis=1)
+        g = lb - logsumexp(S + f, axis=0)
+        if it % 10 == 0:
+            err = float(np.abs(np.exp(logsumexp(S + f + g, axis=1)) - np.exp(la)).max())
+            if err < tol:
+                break
+    return np.exp(S + f + g), g, {"n_iter": it + 1, "err": err}
 
 
 def _round_to_marginals(T: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -200,38 +222,44 @@ def _round_to_marginals(T: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
 
 
 def _partial_sinkhorn_log(a: np.ndarray, b: np.ndarray, G: np.ndarray, eps: float, mass: float,
-                          n_iter: int, tol: float) -> np.ndarray:
+                          n_iter: int, tol: float) -> tuple[np.ndarray, dict]:
     r"""Entropic partial OT in the log domain: :math:`\arg\min \langle G, T\rangle
     + \varepsilon \sum T \log T` s.t. :math:`T1 \le a`, :math:`T^\top 1 \le b`,
     :math:`1^\top T 1 = s`, by Dykstra's iterated Bregman projections (Benamou et al. 2015),
     as `ot.partial.entropic_partial_wasserstein`.
+
+    Returns the plan and the log `{"n_iter", "err"}` (`err`: the largest change of a plan entry
+    in one iteration, checked every 10).
     """
     la, lb, ls = np.log(a)[:, None], np.log(b)[None, :], np.log(mass)
     L = -G / eps
-    L = L + (ls - _lse(L, axis=None))
+    L = L + (ls - logsumexp(L, axis=None))
     q1 = np.zeros_like(L)
     q2 = np.zeros_like(L)
     q3 = np.zeros_like(L)
+    err = np.inf
     for it in range(n_iter):
         prev = L
         L0 = L + q1
-        L1 = L0 + np.minimum(la - _lse(L0, axis=1), 0.0)
+        L1 = L0 + np.minimum(la - logsumexp(L0, axis=1), 0.0)
         q1 = q1 + L - L1
         L1q = L1 + q2
-        L2 = L1q + np.minimum(lb - _lse(L1q, axis=0), 0.0)
+        L2 = L1q + np.minimum(lb - logsumexp(L1q, axis=0), 0.0)
         q2 = q2 + L1 - L2
         L2q = L2 + q3
-        L = L2q + (ls - _lse(L2q, axis=None))
+        L = L2q + (ls - logsumexp(L2q, axis=None))
         q3 = q3 + L2 - L
-        if it % 10 == 0 and np.abs(np.exp(L) - np.exp(prev)).max() < tol:
-            break
-    return np.exp(L)
+        if it % 10 == 0:
+            err = float(np.abs(np.exp(L) - np.exp(prev)).max())
+            if err < tol:
+                break
+    return np.exp(L), {"n_iter": it + 1, "err": err}
 
 
 def _fgw_pgd(
     C_t: np.ndarray, C_v: np.ndarray, M: np.ndarray, a: np.ndarray, b: np.ndarray,
     alpha: float, epsilon: float, mass: float, max_iter: int, tol: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict]:
     """Projected mirror descent (Peyré et al. 2016): each step is an entropic OT problem on the
     linearised cost, balanced (Sinkhorn) for `mass == 1`, partial otherwise.
 
@@ -241,21 +269,28 @@ def _fgw_pgd(
     overhead. POT 0.9.7's `entropic_partial_fused_gromov_wasserstein` adds the scalar
     `sum(G*M)` to the gradient instead of `M`, so its feature term has no effect. The tests
     check these solvers against POT's.
+
+    Returns the plan and the log (see `joint_plan`).
     """
     T = np.outer(a, b) * mass
     g = None
-    for _ in range(max_iter):
+    inner = []
+    for it in range(max_iter):
         G = _fgw_gradient(C_t, C_v, M, T, alpha)
         G = G - G.min()  # a constant shift changes nothing at fixed mass
         if mass < 1.0:
-            T_new = _partial_sinkhorn_log(a, b, G, epsilon, mass, n_iter=_INNER_ITER, tol=_INNER_TOL)
+            T_new, step = _partial_sinkhorn_log(a, b, G, epsilon, mass, n_iter=_INNER_ITER, tol=_INNER_TOL)
         else:
-            T_new, g = _sinkhorn_log(a, b, G, epsilon, n_iter=_INNER_ITER, tol=_INNER_TOL, g=g)
-        done = np.abs(T_new - T).max() < tol
+            T_new, g, step = _sinkhorn_log(a, b, G, epsilon, n_iter=_INNER_ITER, tol=_INNER_TOL, g=g)
+        inner.append(step)
+        err = float(np.abs(T_new - T).max())
         T = T_new
-        if done:
+        if err < tol:
             break
-    return T if mass < 1.0 else _round_to_marginals(T, a, b)
+    log = {"n_iter": it + 1, "err": err, "converged": err < tol,
+           "inner_iter": sum(s["n_iter"] for s in inner),
+           "inner_unconverged": sum(s["err"] >= _INNER_TOL for s in inner)}
+    return (T if mass < 1.0 else _round_to_marginals(T, a, b)), log
 
 
 def joint_plan(
@@ -269,7 +304,8 @@ def joint_plan(
     mass: float = 1.0,
     max_iter: int = 200,
     tol: float = 1e-6,
-) -> np.ndarray:
+    log: bool = False,
+) -> np.ndarray | tuple[np.ndarray, dict]:
     r"""Entropic (partial) fused Gromov-Wasserstein plan between text mentions and faces.
 
     Solves
@@ -316,31 +352,44 @@ def joint_plan(
         Fraction :math:`s` of the mass to transport.
     max_iter, tol :
         Outer (projected gradient) iterations; stop when no plan entry moves more than `tol`.
+        Stopping at `max_iter` instead warns (`ConvergenceWarning`).
+    log : bool
+        Also return the solver's diagnostics (as POT's `log=True`).
 
     Returns
     -------
     T : ndarray, shape (n, m)
         The plan; `(0, m)` or `(n, 0)` zeros when a side has no node.
+    log : dict, only if `log`
+        `n_iter` (outer iterations), `err` (the largest change of a plan entry in the last one),
+        `converged` (`err < tol`), `inner_iter` (entropic OT iterations, all steps together) and
+        `inner_unconverged` (steps whose entropic OT stopped at its limit, 500 iterations).
     """
     C_t = _as_matrix("C_t", C_t)
     C_v = _as_matrix("C_v", C_v)
     M = _as_matrix("M", M)
     n, m = C_t.shape[0], C_v.shape[0]
     if C_t.shape != (n, n) or C_v.shape != (m, m):
-        raise InputError(f"C_t and C_v must be square, got {C_t.shape} and {C_v.shape}")
+        raise ValueError(f"C_t and C_v must be square, got {C_t.shape} and {C_v.shape}")
     if M.shape != (n, m):
-        raise InputError(f"M must have shape (n, m) = {(n, m)}, got {M.shape}")
+        raise ValueError(f"M must have shape (n, m) = {(n, m)}, got {M.shape}")
     if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     if not epsilon > 0.0:
-        raise InputError(f"epsilon must be > 0, got {epsilon}")
+        raise ValueError(f"epsilon must be > 0, got {epsilon}")
     if not 0.0 < mass <= 1.0:
-        raise InputError(f"mass must lie in (0, 1], got {mass}")
+        raise ValueError(f"mass must lie in (0, 1], got {mass}")
     if n == 0 or m == 0:
-        return np.zeros((n, m))
-    a = _weights("a", a, n)
-    b = _weights("b", b, m)
-    return _fgw_pgd(C_t, C_v, M, a, b, alpha, epsilon, mass, max_iter, tol)
+        empty = np.zeros((n, m))
+        return (empty, {"n_iter": 0, "err": 0.0, "converged": True, "inner_iter": 0, "inner_unconverged": 0}
+                ) if log else empty
+    T, diagnostics = _fgw_pgd(C_t, C_v, M, _weights("a", a, n), _weights("b", b, m),
+                              alpha, epsilon, mass, max_iter, tol)
+    if not diagnostics["converged"]:
+        warnings.warn(f"joint_plan stopped at max_iter={max_iter} with a last plan change of "
+                      f"{diagnostics['err']:.3g} > tol={tol:g}: increase max_iter or epsilon",
+                      ConvergenceWarning, stacklevel=2)
+    return (T, diagnostics) if log else T
 
 
 def _propagate(P_own: np.ndarray, P_other: np.ndarray, T: np.ndarray, w: np.ndarray,
@@ -353,8 +402,7 @@ def _propagate(P_own: np.ndarray, P_other: np.ndarray, T: np.ndarray, w: np.ndar
         bsum = borrowed.sum(axis=1, keepdims=True)
         borrowed = np.where(bsum > _TINY, borrowed / np.maximum(bsum, _TINY), P_own)
     mix = (1.0 - weight * frac)[:, None] * P_own + (weight * frac)[:, None] * borrowed
-    total = mix.sum(axis=1, keepdims=True)
-    return np.where(total > _TINY, mix / np.maximum(total, _TINY), 0.0)
+    return normalize_rows(mix)
 
 
 def rescore(
@@ -407,19 +455,15 @@ def rescore(
     T = _as_matrix("T", T)
     n, m = P_t.shape[0], P_v.shape[0]
     if P_t.shape[1] != P_v.shape[1]:
-        raise InputError(
+        raise ValueError(
             f"P_t and P_v must share the entity vocabulary: {P_t.shape[1]} != {P_v.shape[1]} columns"
         )
     if T.shape != (n, m):
-        raise InputError(f"T must have shape (n, m) = {(n, m)}, got {T.shape}")
+        raise ValueError(f"T must have shape (n, m) = {(n, m)}, got {T.shape}")
     if not 0.0 <= weight <= 1.0:
-        raise InputError(f"weight must lie in [0, 1], got {weight}")
+        raise ValueError(f"weight must lie in [0, 1], got {weight}")
 
-    def _norm(P: np.ndarray) -> np.ndarray:
-        s = P.sum(axis=1, keepdims=True)
-        return np.where(s > _TINY, P / np.maximum(s, _TINY), 0.0)
-
-    P_t, P_v = _norm(P_t), _norm(P_v)
+    P_t, P_v = normalize_rows(P_t), normalize_rows(P_v)
     if n == 0 or m == 0:
         return P_t, P_v
     a = _weights("a", a, n)

@@ -7,8 +7,10 @@ Endpoints:
 - ``GET /entities/{id}`` — one KB entity, or 404.
 - ``GET /health`` — status, KB counts and the models in use.
 
-Untrusted input is bounded: the body size (413), the pixels of each image (413) and the number
-of given or detected mentions (422). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
+Untrusted input is bounded: the body size (413), the pixels of each image (413, read from the
+header before decoding), the number of given or detected mentions (422), the requests processed
+at once (503 + Retry-After) and the pixels decoded at once (`indexer.faces.DECODE_BUDGET`:
+further images wait). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
 images are refused (403) unless the app was created with ``allow_local_images=True``, since a
 path lets a client make the server read its files. Errors are ``{"error": "<one line>"}`` with a
 4xx status; nothing a client sends should cause a 5xx.
@@ -21,12 +23,16 @@ import io
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.errors import InputError, LinkerError
 from kb.types import Document
@@ -35,20 +41,24 @@ from linker.html import render_html
 from linker.pipeline import set_threads
 
 log = logging.getLogger(__name__)
+# images are checked against our own pixel limit right after Image.open; Pillow's warning repeats it
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 MAX_BODY_BYTES = 2_000_000
 MAX_IMAGE_PIXELS = 50e6
 MAX_MENTIONS = 1_000
+MAX_IN_FLIGHT = 16  # POST /link requests processed at once; more get 503 + Retry-After
 _IMAGE_TYPES = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp"}
 
 
 class HTTPProblem(Exception):
-    """A client error to answer with `status` and a one-line `message`."""
+    """A client error to answer with `status`, a one-line `message` and optional `headers`."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -147,7 +157,11 @@ def save_images(obj: dict, folder: Path, allow_local: bool, max_pixels: float) -
                 img.verify()
         except HTTPProblem:
             raise
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except UnidentifiedImageError:  # its message names the BytesIO object
+            raise HTTPProblem(
+                422, f"document: images[{i}].data is not an image of a known format ({', '.join(_IMAGE_TYPES)})"
+            ) from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise HTTPProblem(422, f"document: images[{i}].data is not a readable image ({str(exc)[:80]})") from None
         if fmt not in _IMAGE_TYPES:
             raise HTTPProblem(422, f"document: images[{i}] is {fmt}; accepted: {', '.join(_IMAGE_TYPES)}")
@@ -205,22 +219,42 @@ def health(linker) -> dict:
     }
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """`{"error": message}` on one line."""
-    return JSONResponse({"error": message.replace("\r", "\\r").replace("\n", "\\n")}, status_code=status)
+    return JSONResponse({"error": message.replace("\r", "\\r").replace("\n", "\\n")}, status_code=status,
+                        headers=headers)
 
 
 def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: float = MAX_IMAGE_PIXELS,
-               allow_local_images: bool = False, max_mentions: int = MAX_MENTIONS) -> FastAPI:
-    """The app serving `linker` (loaded once, shared by all requests; it is read-only)."""
+               allow_local_images: bool = False, max_mentions: int = MAX_MENTIONS,
+               max_in_flight: int = MAX_IN_FLIGHT) -> FastAPI:
+    """The app serving `linker` (loaded once, shared by all requests; it is read-only).
+
+    At most `max_in_flight` POST /link requests are processed at once; more get 503 with
+    `Retry-After`. Decoded images are further bounded by `indexer.faces.DECODE_BUDGET`.
+    """
     app = FastAPI(
         title="mmel", summary="Multimodal entity linking: text mentions and faces to a KB.",
     )
     app.state.linker = linker
+    app.state.in_flight = 0
 
     @app.exception_handler(HTTPProblem)
     async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)  # unknown route, wrong method
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no route {request.url.path[:200]!r}: use POST /link, GET /entities/{{id}}, GET /health or /docs"
+        return _error(exc.status_code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)  # a bad query parameter, e.g. ?html=maybe
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(LinkerError)
     async def _linker_error(request: Request, exc: LinkerError) -> JSONResponse:
@@ -230,12 +264,20 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
     @app.post("/link", response_model=None)
     async def link(request: Request, html: bool = False) -> JSONResponse | HTMLResponse:
         """Link one document `{"id", "text", "mentions"?, "images": [{"id", "data"}]?}`."""
-        body = await read_body(request, max_body_bytes)
-        obj = parse_json(body)
-        out = await run_in_threadpool(
-            link_one, linker, obj, allow_local_images=allow_local_images,
-            max_image_pixels=max_image_pixels, max_mentions=max_mentions, html=html,
-        )
+        if app.state.in_flight >= max_in_flight:  # the event loop is one thread: no lock needed
+            raise HTTPProblem(503, f"server busy: {max_in_flight} requests in flight; retry shortly",
+                              {"Retry-After": "1"})
+        app.state.in_flight += 1
+        try:
+            body = await read_body(request, max_body_bytes)
+            obj = parse_json(body)
+            del body
+            out = await run_in_threadpool(
+                link_one, linker, obj, allow_local_images=allow_local_images,
+                max_image_pixels=max_image_pixels, max_mentions=max_mentions, html=html,
+            )
+        finally:
+            app.state.in_flight -= 1
         return HTMLResponse(out) if html else JSONResponse(out)
 
     @app.get("/entities/{entity_id:path}")

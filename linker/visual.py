@@ -14,7 +14,7 @@ the calibrated same-person distance :math:`\tau`:
 
 so that with one candidate :math:`P_v(e) = \sigma((\tau - d_e)/s)` (the face score) and the naive
 decision "NIL unless :math:`d < \tau`" is the argmax. Text mentions likewise get
-:math:`P_t(e) \propto \exp(r_e / T)` over their reranker scores :math:`r_e`, with a NIL column at
+:math:`P_t(e) \propto \exp(r_e / \theta)` over their reranker scores :math:`r_e`, with a NIL column at
 the reranker's NIL threshold. The joint step (`linker.ot.joint_rescore`, a fused GW plan) then
 moves evidence between the two sides; each side keeps only evidence on its own candidates (a face
 never invents a text candidate; an unknown face never makes a mention NIL), and the rescored
@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from indexer.face_transformer import TRANSFORMER_PREFIX, encoder_threshold
-from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, load_face_encoder, load_face_index, load_image
+from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, image_faces, load_face_encoder, load_face_index
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
-from linker.ot import joint_rescore, structure_from_embeddings
+from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class VisualConfig:
     """Face candidate retrieval, NIL threshold and the joint (OT) step.
 
     `threshold`: same-person distance (None: the encoder's, dlib 0.6); `scale`: distance
-    temperature :math:`s`; `text_temperature`: :math:`T` for reranker scores; `alpha`,
+    temperature :math:`s`; `text_temperature`: :math:`\theta` for reranker scores; `alpha`,
     `epsilon`, `mass`, `weight`: see `linker.ot.joint_rescore`.
     """
 
@@ -94,11 +94,6 @@ class _Faces:
     mentions: list[FaceMention]
     vectors: np.ndarray
     warnings: list[str]
-
-
-def _lse(x: np.ndarray) -> float:
-    m = float(np.max(x))
-    return m + math.log(float(np.exp(x - m).sum()))
 
 
 class VisualLinker:
@@ -145,14 +140,13 @@ class VisualLinker:
         mentions, vectors, warnings = [], [], []
         for ref in doc.images:
             try:
-                image = load_image(ref.path)
+                boxes, embedded = image_faces(self.encoder, ref.path)  # within the decode budget
             except InputError as exc:
                 warnings.append(f"image {ref.id!r} skipped: {exc}")
                 log.warning("document %s: image %s skipped: %s", doc.id, ref.id, exc)
                 continue
-            boxes = self.encoder.detect(image)
             if boxes:
-                vectors.append(self.encoder.embed(image, boxes))
+                vectors.append(embedded)
                 mentions.extend(FaceMention(ref.id, tuple(int(v) for v in b)) for b in boxes)
         vecs = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, self.index.dim), np.float32)
         return _Faces(mentions, vecs, warnings)
@@ -225,14 +219,14 @@ class VisualLinker:
             logits = np.asarray(list(logits) + ([nil_logit] if math.isfinite(nil_logit) else []), float)
             cols = [col[e] for e in entities] + ([nil_col] if math.isfinite(nil_logit) else [])
             row = np.zeros(E)
-            norm = _lse(logits)
+            norm = float(logsumexp(logits, keepdims=False))
             row[cols] = np.exp(logits - norm)
             return row, norm
 
-        T, s, tau = cfg.text_temperature, cfg.scale, self.threshold
+        temp, s, tau = cfg.text_temperature, cfg.scale, self.threshold
         P_t, norms_t = zip(*(distribution([c.entity for c in text_links[t].candidates],
-                                          [c.score / T for c in text_links[t].candidates],
-                                          nil_t, self.nil_threshold / T) for t in rows))
+                                          [c.score / temp for c in text_links[t].candidates],
+                                          nil_t, self.nil_threshold / temp) for t in rows))
         P_v, norms_v = zip(*(distribution([c.entity for c in l.candidates],
                                           [-c.features[0] / s for c in l.candidates],
                                           nil_v, -tau / s) for l in face_links))
@@ -241,13 +235,13 @@ class VisualLinker:
         P_t2, P_v2, _ = joint_rescore(P_t, P_v, None, C_v, alpha=cfg.alpha, epsilon=cfg.epsilon,
                                       mass=cfg.mass, weight=cfg.weight, keep_support=False)
         # keep only evidence on a node's own candidates (own NIL included), without amplifying it
-        P_t2 = _renorm(P_t2 * (P_t > 0))
-        P_v2 = _renorm(P_v2 * (P_v > 0))
+        P_t2 = normalize_rows(P_t2 * (P_t > 0))
+        P_v2 = normalize_rows(P_v2 * (P_v > 0))
 
         text_links = list(text_links)
         for r, t in enumerate(rows):
             link = text_links[t]
-            scores = {c.entity: T * (math.log(max(P_t2[r, col[c.entity]], _TINY)) + norms_t[r])
+            scores = {c.entity: temp * (math.log(max(P_t2[r, col[c.entity]], _TINY)) + norms_t[r])
                       for c in link.candidates}
             cands = tuple(sorted((replace(c, score=scores[c.entity]) for c in link.candidates),
                                  key=lambda c: -c.score))
@@ -263,8 +257,3 @@ class VisualLinker:
             nil = P_v2[r, nil_v] >= P_v2[r, col[cands[0].entity]]
             new_faces.append(Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands))
         return text_links, new_faces
-
-
-def _renorm(P: np.ndarray) -> np.ndarray:
-    s = P.sum(axis=1, keepdims=True)
-    return np.where(s > _TINY, P / np.maximum(s, _TINY), 0.0)

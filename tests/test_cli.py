@@ -1,4 +1,4 @@
-"""CLI commands not covered elsewhere: train, link errors, demo."""
+"""CLI commands not covered elsewhere: train, evaluate, link errors, demo."""
 import json
 import sys
 
@@ -22,7 +22,7 @@ def run_main(monkeypatch, capsys, *args):
 
 @pytest.fixture
 def home(tmp_path):
-    build_tiny_kb(tmp_path / "kbs" / "default")
+    build_tiny_kb(tmp_path)
     res = runner.invoke(app, ["kb", "index", "--home", str(tmp_path), "--text-model", "hashing", "--no-progress"])
     assert res.exit_code == 0, res.output
     return tmp_path
@@ -42,14 +42,26 @@ def test_train_then_link(home, tmp_path):
                               "--epochs", "2", "--context", "transformer", "--keep", "all", "--no-progress"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["best_epoch"] in (1, 2) and 0.0 <= report["dev_hits_at_1"] <= 1.0
+    assert report["best_epoch"] in (1, 2) and report["dev_hits_at_1"] == 1.0  # 3 surfaces, seen 4 times each
     assert (home / "models" / "reranker.safetensors").is_file()
     doc = tmp_path / "doc.json"
     doc.write_text(json.dumps({"id": "d", "text": "Merkel spoke in Berlin.", "mentions": [{"start": 0, "end": 6}]}))
     res = runner.invoke(app, ["link", str(doc), "--home", str(home)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["mentions"][0]["surface"] == "Merkel" and out["mentions"][0]["candidates"]
+    assert out["mentions"][0]["surface"] == "Merkel" and out["mentions"][0]["entity"] == "Q567"
+    # evaluate scores the trained model as training did: the same Hits@1 over the same mentions
+    scores, records = tmp_path / "scores.json", tmp_path / "records.jsonl"
+    res = runner.invoke(app, ["evaluate", "--test", str(data), "--home", str(home), "--out", str(scores),
+                              "--records", str(records)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary == json.loads(scores.read_text())
+    assert summary["mentions"] == 12 and summary["hits_at_1"] == report["dev_hits_at_1"]
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [(r["surface"], r["gold"]) for r in rows[:3]] == [("Merkel", "Q567"), ("Obama", "Q76"), ("Paris", "Q90")]
+    assert all(r["gold_rank"] == 1 for r in rows)
+    assert summary["micro_f1"] == 2 * summary["precision"] * summary["recall"] / (summary["precision"] + summary["recall"])
 
 
 def test_train_rejects_bad_options(home, tmp_path, monkeypatch, capsys):
@@ -73,17 +85,19 @@ def test_link_errors_are_one_line(home, tmp_path, monkeypatch, capsys):
     good.write_text('{"text": "abc"}')
     code, err = run_main(monkeypatch, capsys, "link", str(good), "--home", str(home), "--kb", "../x")
     assert code == 2 and "invalid KB name" in err
+    code, err = run_main(monkeypatch, capsys, "evaluate", "--test", str(good), "--home", str(home))
+    assert code == 2 and "gold 'qid'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_help_texts():
-    for cmd in (["train", "--help"], ["link", "--help"], ["demo", "--help"], ["--help"]):
+    for cmd in (["train", "--help"], ["link", "--help"], ["evaluate", "--help"], ["demo", "--help"], ["--help"]):
         res = runner.invoke(app, cmd)
         assert res.exit_code == 0 and "Usage" in res.output
 
 
 @pytest.mark.slow
-def test_demo_links_text_and_face(tmp_path):
-    res = runner.invoke(app, ["demo", "--home", str(tmp_path), "--no-progress"])
+def test_demo_links_text_and_face(demo_home):
+    res = runner.invoke(app, ["demo", "--home", str(demo_home), "--no-progress"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert [f["entity"] for f in out["faces"]] == ["Eileen Collins", None]  # her face; the patch is unknown

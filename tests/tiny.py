@@ -29,31 +29,42 @@ TINY_ENTITIES = [
 ]
 
 
-def build_tiny_kb(directory: Path) -> Path:
-    """Build the tiny KB under `directory` (a KB folder); returns the `kb.sqlite` path."""
-    from kb.build import build_kb
-
-    directory.mkdir(parents=True, exist_ok=True)
-    src = directory / "entities.jsonl"
+def write_tiny_entities(folder: Path) -> Path:
+    """The tiny KB's entity list as `<folder>/tiny_entities.jsonl`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    src = folder / "tiny_entities.jsonl"
     src.write_text("".join(json.dumps(e) + "\n" for e in TINY_ENTITIES), encoding="utf-8")
-    out = directory / "kb.sqlite"
-    build_kb(out, entities=src, progress=False)
-    return out
+    return src
 
 
-def build_tiny_linker(kb_file: Path):
-    """A `Linker` over the KB at `kb_file` with a hashing encoder, flat index, untrained reranker."""
-    from indexer.dense import build_text_index, load_text_index
+def build_tiny_kb(home: Path) -> Path:
+    """Build the tiny KB (no index) as the default KB of the data home `home`; returns its `kb.sqlite`."""
+    from kb.build import build_kb
+    from kb.home import kb_path
+
+    build_kb(kb_path(home), entities=write_tiny_entities(home), progress=False)
+    return kb_path(home)
+
+
+def build_tiny_index(home: Path):
+    """The tiny KB with a flat hashing (64-d) text index in `home`, each built if missing; the KB."""
+    from indexer.bootstrap import ensure_kb
     from indexer.text import HashingTextEncoder
-    from kb.store import KnowledgeBase
+    from kb.home import DEFAULT_KB
+
+    return ensure_kb(home, DEFAULT_KB, write_tiny_entities(home), lambda: HashingTextEncoder(dim=64), kind="flat")
+
+
+def build_tiny_linker(home: Path):
+    """A `Linker` over the tiny KB of `home` (hashing encoder, flat index, untrained reranker)."""
+    from indexer.dense import load_text_index
+    from indexer.text import HashingTextEncoder
     from linker.features import FEATURES
     from linker.pipeline import Linker
     from linker.reranker import Reranker, RerankerConfig
 
-    kb = KnowledgeBase(kb_file)
-    encoder = HashingTextEncoder(dim=64)
-    build_text_index(kb, encoder, kb_file.parent, kind="flat", progress=False)
-    index = load_text_index(kb, kb_file.parent)
+    kb = build_tiny_index(home)
+    index = load_text_index(kb, kb.path.parent)
     reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES))
     reranker.eval()
-    return Linker(kb, index, encoder, reranker)
+    return Linker(kb, index, HashingTextEncoder(dim=64), reranker)

@@ -168,24 +168,18 @@ def _link_has_html() -> bool:
 
 
 @pytest.mark.skipif(not _link_has_html(), reason="`mmel link --html` is not wired yet")
-def test_link_cli_writes_html_view(tiny_kb_path, tmp_path):
+def test_link_cli_writes_html_view(tmp_path):
     import json
-    import shutil
 
     from typer.testing import CliRunner
 
     from cli import app
-    from indexer.dense import build_text_index
-    from indexer.text import HashingTextEncoder
-    from kb.store import KnowledgeBase
     from linker.features import FEATURES
     from linker.reranker import Reranker, RerankerConfig
+    from tiny import build_tiny_index
 
     home = tmp_path / "home"
-    kb_folder = home / "kbs" / "default"
-    kb_folder.mkdir(parents=True)
-    shutil.copy(tiny_kb_path, kb_folder / "kb.sqlite")
-    build_text_index(KnowledgeBase(kb_folder / "kb.sqlite"), HashingTextEncoder(64), kb_folder, kind="flat", progress=False)
+    build_tiny_index(home)
     Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(tmp_path / "rr")
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps(d) + "\n" for d in [

@@ -1,12 +1,14 @@
 """Invariants of the OT joint disambiguation: marginals, alignment recovery, rescoring."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import ot
 import pytest
 
-from kb.errors import InputError
 from linker.ot import (
+    ConvergenceWarning,
     _partial_sinkhorn_log,
     _sinkhorn_log,
     cross_cost,
@@ -35,9 +37,9 @@ def test_cross_cost_range_and_extremes():
     assert M[0, 1] == pytest.approx(1.0)  # no shared candidate
     assert M[1, 0] == pytest.approx(1 - 1 / np.sqrt(2))
     assert np.all(M[2] == 1.0)  # no candidate at all
-    with pytest.raises(InputError, match="vocabulary"):
+    with pytest.raises(ValueError, match="vocabulary"):
         cross_cost(P_t, np.ones((2, 4)))
-    with pytest.raises(InputError, match="negative"):
+    with pytest.raises(ValueError, match="negative"):
         cross_cost(-P_t, P_v)
 
 
@@ -123,11 +125,11 @@ def test_our_solvers_agree_with_pot():
     )
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
     a, b, G = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(7)), rng.random((5, 7))
-    T, _ = _sinkhorn_log(a, b, G, 0.05, n_iter=5000, tol=1e-12)
+    T, _, _ = _sinkhorn_log(a, b, G, 0.05, n_iter=5000, tol=1e-12)
     np.testing.assert_allclose(
         T, ot.sinkhorn(a, b, G, 0.05, method="sinkhorn_log", stopThr=1e-12, numItermax=5000), atol=1e-9
     )
-    Tp = _partial_sinkhorn_log(a, b, G, 0.05, 0.6, n_iter=5000, tol=1e-13)
+    Tp, _ = _partial_sinkhorn_log(a, b, G, 0.05, 0.6, n_iter=5000, tol=1e-13)
     np.testing.assert_allclose(
         Tp, ot.partial.entropic_partial_wasserstein(a, b, G, 0.05, m=0.6, numItermax=5000), atol=1e-9
     )
@@ -193,24 +195,38 @@ def test_degenerate_sides_give_empty_plans():
     assert structure_from_embeddings(np.zeros((0, 4))).shape == (0, 0)
 
 
-def test_bad_inputs_raise_input_errors():
+def test_bad_inputs_raise_value_errors():
     C, M = np.zeros((2, 2)), np.zeros((2, 2))
-    with pytest.raises(InputError, match="M must have shape"):
+    with pytest.raises(ValueError, match="M must have shape"):
         joint_plan(C, C, np.zeros((2, 3)))
-    with pytest.raises(InputError, match="alpha"):
+    with pytest.raises(ValueError, match="alpha"):
         joint_plan(C, C, M, alpha=1.5)
-    with pytest.raises(InputError, match="epsilon"):
+    with pytest.raises(ValueError, match="epsilon"):
         joint_plan(C, C, M, epsilon=0.0)
-    with pytest.raises(InputError, match="mass"):
+    with pytest.raises(ValueError, match="mass"):
         joint_plan(C, C, M, mass=0.0)
-    with pytest.raises(InputError, match="3 weights for 2 nodes"):
+    with pytest.raises(ValueError, match="3 weights for 2 nodes"):
         joint_plan(C, C, M, a=np.ones(3))
-    with pytest.raises(InputError, match="square"):
+    with pytest.raises(ValueError, match="square"):
         joint_plan(np.zeros((2, 3)), C, M)
-    with pytest.raises(InputError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):
         joint_plan(C, C, np.full((2, 2), np.nan))
-    with pytest.raises(InputError, match="weight"):
+    with pytest.raises(ValueError, match="weight"):
         rescore(np.eye(2), np.eye(2), M, weight=2.0)
+
+
+def test_plan_log_and_warning_at_max_iter():
+    rng = np.random.default_rng(3)
+    _, _, C_t, C_v, M = _random_problem(rng, 4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a converging solve does not warn
+        T, log = joint_plan(C_t, C_v, M, log=True)
+    assert log["converged"] and log["err"] < 1e-6 and 1 <= log["n_iter"] < 200
+    assert log["inner_iter"] >= log["n_iter"]
+    np.testing.assert_array_equal(T, joint_plan(C_t, C_v, M))
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        _, log = joint_plan(C_t, C_v, M, max_iter=2, log=True)
+    assert log["n_iter"] == 2 and not log["converged"] and log["err"] >= 1e-6
 
 
 def test_joint_rescore_chains_the_steps():

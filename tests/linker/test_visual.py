@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from kb.errors import IndexMismatchError, InputError
+from kb.home import DEFAULT_KB, kb_dir, kb_path
 from kb.types import Candidate, Document, FaceMention, ImageRef, Link, TextMention
 from indexer.face_transformer import calibrate_threshold
 from linker.visual import VisualLinker, face_posterior, face_score
@@ -40,30 +41,25 @@ PROBE = {"Q76": "obama/obama2.jpg", "Q6279": "biden/biden2.jpg", "AL": "alex_lac
 
 
 def _build_home(home: Path) -> Path:
-    """`<home>/kbs/default` with KB, hashing text index, dlib face index; an untrained reranker."""
+    """The default KB of `home` with a hashing text index and a dlib face index; an untrained reranker."""
     import torch
 
-    from indexer.dense import build_text_index
+    from indexer.bootstrap import ensure_kb
     from indexer.faces import DlibFaceEncoder, build_face_index
     from indexer.text import HashingTextEncoder
-    from kb.build import build_kb
-    from kb.store import KnowledgeBase
     from linker.features import FEATURES
     from linker.reranker import Reranker, RerankerConfig
 
-    kb_dir = home / "kbs" / "default"
-    kb_dir.mkdir(parents=True)
-    (kb_dir / "e.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ENTITIES))
-    build_kb(kb_dir / "kb.sqlite", entities=kb_dir / "e.jsonl", progress=False)
-    kb = KnowledgeBase(kb_dir / "kb.sqlite")
-    build_text_index(kb, HashingTextEncoder(64), kb_dir, kind="flat", progress=False)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "e.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ENTITIES))
+    kb = ensure_kb(home, DEFAULT_KB, home / "e.jsonl", lambda: HashingTextEncoder(64), kind="flat")
     manifest = home / "faces.jsonl"
     manifest.write_text("".join(json.dumps({"entity": q, "image": str(GALLERY / p)}) + "\n"
                                 for q, p in INDEXED.items()))
-    build_face_index(kb, DlibFaceEncoder(), manifest, kb_dir, progress=False)
+    build_face_index(kb, DlibFaceEncoder(), manifest, kb_dir(home), progress=False)
     torch.manual_seed(0)
     Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(home / "models" / "reranker")
-    return kb_dir
+    return kb_dir(home)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +73,7 @@ def home(tmp_path_factory) -> Path:
 def visual(home) -> VisualLinker:
     from kb.store import KnowledgeBase
 
-    kb_dir = home / "kbs" / "default"
-    return VisualLinker.load(KnowledgeBase(kb_dir / "kb.sqlite"), kb_dir)
+    return VisualLinker.load(KnowledgeBase(kb_path(home)), kb_dir(home))
 
 
 def _doc(text: str, *images: str | Path) -> Document:
@@ -237,7 +232,7 @@ def test_train_faces_cli_and_transformer_index(tmp_path):
     from indexer.faces import load_face_encoder
 
     home = tmp_path / "home"
-    kb_dir = _build_home(home)
+    folder = _build_home(home)
     runner = CliRunner()
     res = runner.invoke(app, ["train-faces", "--gallery", str(GALLERY), "--epochs", "2", "--tiny",
                               "--home", str(home), "--no-progress"])
@@ -250,8 +245,8 @@ def test_train_faces_cli_and_transformer_index(tmp_path):
     res = runner.invoke(app, ["kb", "add-faces", str(home / "faces.jsonl"), "--rebuild",
                               "--face-model", str(model_dir), "--home", str(home), "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert json.loads((kb_dir / "faces.json").read_text())["model_id"] == enc.model_id
-    vl = VisualLinker.load(KnowledgeBase(kb_dir / "kb.sqlite"), kb_dir, home=home)
+    assert json.loads((folder / "faces.json").read_text())["model_id"] == enc.model_id
+    vl = VisualLinker.load(KnowledgeBase(folder / "kb.sqlite"), folder, home=home)
     assert vl.encoder.model_id == enc.model_id and math.isclose(vl.threshold, report["threshold"], abs_tol=1e-3)
     _, faces, _ = vl.link(_doc("Paris", PROBE["Q76"]), [], joint=False)
     assert len(faces) == 1 and faces[0].candidates
