@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 import cli
 from cli import app
-from tiny import build_tiny_kb, build_tiny_linker
+from tiny import build_tiny_linker
 
 runner = CliRunner()
 
@@ -15,7 +15,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
-    build_tiny_linker(build_tiny_kb(home / "kbs" / "default")).reranker.save(home / "models" / "reranker")
+    build_tiny_linker(home).reranker.save(home / "models" / "reranker")
     return home
 
 

@@ -10,7 +10,7 @@ import pytest
 spacy = pytest.importorskip("spacy")
 
 import linker.spacy_component  # noqa: E402,F401  (registers the factory without the entry point)
-from tiny import build_tiny_kb, build_tiny_linker  # noqa: E402
+from tiny import build_tiny_linker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def home(tmp_path_factory):
     from linker.reranker import Reranker
 
     home = tmp_path_factory.mktemp("home")
-    reranker = build_tiny_linker(build_tiny_kb(home / "kbs" / "default")).reranker
+    reranker = build_tiny_linker(home).reranker
     reranker.save(home / "models" / "reranker")
     all_nil = Reranker(replace(reranker.config, nil_threshold=float("inf")))
     all_nil.load_state_dict(reranker.state_dict())
