@@ -156,6 +156,8 @@ def link(
     face_model: Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads (1 is fastest for linking on small machines).")] = 1,
+    mentions: Annotated[str, typer.Option("--mentions", help="Mention detection for documents without spans: dict (the KB's dictionary spotter), spacy (a spaCy NER pipeline) or both.")] = "dict",
+    spacy_model: Annotated[Optional[str], typer.Option("--spacy-model", help="Installed spaCy pipeline (package name or path) for --mentions spacy/both [default: en_core_web_sm].")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -170,7 +172,8 @@ def link(
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
     link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size,
-              joint=joint, face_model=face_model, html=html, threads=threads)
+              joint=joint, face_model=face_model, html=html, threads=threads,
+              mentions=mentions, spacy_model=spacy_model)
 
 
 @app.command("train")

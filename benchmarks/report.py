@@ -42,7 +42,7 @@ def load_results(folder: Path) -> dict[str, dict]:
 def kind(stem: str, obj: dict) -> str:
     """Which benchmark a result is: its `benchmark` key, else its file name without a suffix."""
     name = obj.get("benchmark") or stem
-    for known in ("mel", "cross", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
+    for known in ("raw_text", "mel", "cross", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
         if name == known or name.startswith(known + "_") or stem.startswith(known + "_"):
             return known
     return name
@@ -211,9 +211,23 @@ def section_scale(items: dict[str, dict]) -> list[str]:
     return lines
 
 
+def section_raw_text(items: dict[str, dict]) -> list[str]:
+    rows = []
+    for stem, r in items.items():
+        s = r["no_spans"]
+        rows.append([stem, _f(s["found"]), _f(s["found_exact"]), _f(s["accuracy_on_found"]),
+                     _f(s["given_span_accuracy_on_found"]), _f(s["given_span_accuracy"]),
+                     f"{_f(s['predicted_per_1000_chars'], 1)} / {_f(s['gold_per_1000_chars'], 1)}",
+                     _f(s["spotter_share_of_link_time"]), f"{s['probe']['links']} / {s['probe']['sentences']}"])
+    return table(["result", "gold found", "found exactly", "accuracy on found", "given-span accuracy (same mentions)",
+                  "given-span accuracy (all)", "predicted / gold mentions per 1,000 chars", "spotter share of link time",
+                  "probe links / sentences"], rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "mel": ("Text entity linking (mel)", section_mel),
     "cross": ("Cross-data text linking: trained on WikiMEL / Richpedia / both (cross)", section_cross),
+    "raw_text": ("Linking from raw text (mel --no-spans)", section_raw_text),
     "latency": ("Text linker latency and throughput (latency)", section_latency),
     "faces": ("Face identification with NIL (faces)", section_faces),
     "joint": ("Naive vs joint multimodal linking (joint)", section_joint),

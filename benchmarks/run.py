@@ -11,7 +11,11 @@ benchmarks/results/ (RESULTS.md goes next to DIR).
 `mel` builds (or reuses) a KB and its text index from an entity JSONL, links every test document
 with its gold spans and writes JSON with `hits_at_1`, `recall_at_k` ("1", "5", "10", "30"),
 `micro_f1`, `mentions_per_second`, `latency_ms` (p50, p95), `peak_rss_mb` and the git revision,
-for the full pipeline and, side by side, an exact-name and a dense-only baseline.
+for the full pipeline and, side by side, an exact-name and a dense-only baseline. With
+`--no-spans` it links the texts without their spans instead (`benchmarks/spotting.py`): gold
+mentions found by the spotter (exact or overlapping span), accuracy on them against given spans,
+predicted vs gold mentions per 1,000 characters, the spotter's share of link time, and the
+links made on a probe set of sentences that should yield none.
 """
 from __future__ import annotations
 
@@ -135,6 +139,14 @@ def bench_mel(args) -> dict:
     set_threads(args.threads)
     linker = Linker.load(home, name, args.model)
     data = read_labelled(args.test, args.limit)
+    config = {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
+              "kb_name": name, "model": str(args.model or "default"), "batch_size": args.batch_size,
+              "threads": args.threads, "limit": args.limit, "kb_entities": len(linker.kb),
+              "text_model": linker.index.manifest.get("model_id")}
+    if args.no_spans:
+        from benchmarks.spotting import bench_no_spans
+
+        return {"no_spans": bench_no_spans(linker, data, args.batch_size), "config": config}
     docs = [d for d, _ in data]
     list(linker.link_many(docs[:8]))  # warm-up (lazy loads) outside the timing
     t0 = time.perf_counter()
@@ -156,10 +168,7 @@ def bench_mel(args) -> dict:
             **({"fuzzy_dense": fuzzy_dense_baseline(linker.kb, linker.index, linker.index.manifest["model_id"], data)}
                if args.strong_baseline else {}),
         },
-        "config": {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
-                   "kb_name": name, "model": str(args.model or "default"),
-                   "batch_size": args.batch_size, "threads": args.threads, "limit": args.limit,
-                   "kb_entities": len(linker.kb), "text_model": linker.index.manifest.get("model_id")},
+        "config": config,
     }
 
 
@@ -181,8 +190,12 @@ QUICK = {  # subcommand -> (module, quick argv, full argv)
 
 
 def run_mel(args) -> None:
-    result = {"benchmark": "mel", **machine(), **bench_mel(args)}
+    result = {"benchmark": "raw_text" if args.no_spans else "mel", **machine(), **bench_mel(args)}
     write_json(args.out, result)
+    if args.no_spans:
+        s = result["no_spans"]
+        print({k: v for k, v in s.items() if k != "probe"}, {"probe_links": s["probe"]["links"]})
+        return
     keys = ("hits_at_1", "micro_f1", "mentions_per_second")
     print({k: result[k] for k in keys}, {"recall_at_k": result["recall_at_k"]})
     for name, base in result["baselines"].items():
@@ -208,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     mel.add_argument("--no-strong-baseline", dest="strong_baseline", action="store_false",
                      help="skip the fuzzy+dense baseline (it runs the transformer on every sentence)")
     mel.add_argument("--latency-docs", type=int, default=200, help="documents linked one by one for latency")
+    mel.add_argument("--no-spans", action="store_true",
+                     help="link the texts without their gold spans: spotter recall, accuracy on found mentions, probe set")
     helps = {
         "faces": "visual precision/recall/F1 with NIL: shared gallery, one photo per person indexed",
         "joint": "naive vs joint (OT) text+face linking on a constructed set (--full: + face transformer)",

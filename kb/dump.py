@@ -9,7 +9,8 @@ per chunk, in order, and are written to the KB; anchor counts are merged and flu
 bounded batches.
 
 Only namespace-0 pages that are neither redirects nor disambiguation pages become entities;
-links are counted from those articles only.
+links are counted from those articles only. For link probability (keyphraseness) each article
+also counts, once per key, the capitalised spans of its plain text (`kb.spans`) and its anchors.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from tqdm import tqdm
 from kb import wikitext as wt
 from kb.aliases import base_name
 from kb.errors import InputError
+from kb.normalize import mention_key
+from kb.spans import surfaces
 from kb.store import KBWriter
 from kb.types import Entity
 
@@ -54,6 +57,8 @@ class ChunkResult:
     redirects: list[tuple[str, str]] = field(default_factory=list)  # (source, target)
     anchors: collections.Counter = field(default_factory=collections.Counter)
     counts: collections.Counter = field(default_factory=collections.Counter)
+    linked_in: collections.Counter = field(default_factory=collections.Counter)  # key -> articles linking it
+    occurs_in: collections.Counter = field(default_factory=collections.Counter)  # key -> articles with it
     malformed: list[str] = field(default_factory=list)  # first few problems, for the log
 
 
@@ -134,7 +139,20 @@ def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES
         links = wt.link_counts(text, namespaces)
         anchors.update(links)
         counts["links"] += sum(links.values())
+        linked, occurring = occurrence_keys(text, links, namespaces)
+        out.linked_in.update(linked)
+        out.occurs_in.update(occurring)
     return out
+
+
+def occurrence_keys(
+    wikitext: str, links: dict[tuple[str, str], int], namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES
+) -> tuple[set[str], set[str]]:
+    """(mention keys the article links, mention keys that occur in it as a capitalised span or
+    an anchor): the per-article counts behind link probability."""
+    linked = {k for anchor, _ in links if (k := mention_key(anchor))}
+    occurring = {k for surface in set(surfaces(wt.plain_text(wikitext, namespaces))) if (k := mention_key(surface))}
+    return linked, occurring | linked
 
 
 def _namespaces(header: bytes) -> frozenset[str]:
@@ -286,6 +304,8 @@ def ingest_dump(
     started = time.perf_counter()
     totals: collections.Counter = collections.Counter()
     anchors: collections.Counter = collections.Counter()
+    linked_in: collections.Counter = collections.Counter()
+    occurs_in: collections.Counter = collections.Counter()
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     for result in parse_dump(path, workers=workers, progress=progress):
         totals.update(result.counts)
@@ -300,11 +320,19 @@ def ingest_dump(
             writer.add_redirects(result.redirects)
             writer.add_names((source, target, 1.0) for source, target in result.redirects)
         anchors.update(result.anchors)
+        linked_in.update(result.linked_in)
+        occurs_in.update(result.occurs_in)
         if len(anchors) >= FLUSH_PAIRS:
             writer.add_anchor_counts(anchors)
             anchors.clear()
+        if len(occurs_in) >= FLUSH_PAIRS:
+            writer.add_occurrences({k: (linked_in[k], n) for k, n in occurs_in.items()})
+            linked_in.clear()
+            occurs_in.clear()
     if anchors:
         writer.add_anchor_counts(anchors)
+    if occurs_in:
+        writer.add_occurrences({k: (linked_in[k], n) for k, n in occurs_in.items()})
     seconds = time.perf_counter() - started
     stats = {
         key: totals[key]

@@ -15,6 +15,8 @@ _EDGE = " \t\n\"'“”‘’«»()[]{},;:!?"
 
 def fold(text: str) -> str:
     """`text` without diacritics (NFKD, combining marks removed)."""
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

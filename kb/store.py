@@ -6,8 +6,11 @@ Layout of `kb.sqlite` (WAL mode once built):
   `id` is the QID or the Wikipedia title.
 - `priors(mention, entity_idx, p, anchors)`: p(e|m) per mention key (see `kb.normalize`),
   indexed on `mention`.
-- `mentions(mention, anchors, entities)`: per mention key, how often it was a link anchor and
-  how many entities it may name (for mention spotting).
+- `mentions(mention, anchors, entities, link_prob)`: per mention key, how often it was a link
+  anchor, how many entities it may name, and (KBs from a dump) its link probability: of the
+  articles where the key occurs as a capitalised span or a link anchor, the share that link it
+  (NULL without dump text). Used by mention spotting. Added in schema version 2; version 1 KBs
+  are still read (without link probabilities).
 - `redirects(source, target)`: Wikipedia redirects as read from the dump.
 - `meta(key, value)`: JSON values: sources, counts, build time, `checksum`.
 
@@ -41,7 +44,8 @@ from kb.types import Candidate, Entity
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no mentions.link_prob
 _SOURCES = ("anchors", "aliases", "names")
 
 
@@ -73,6 +77,7 @@ class KBWriter:
             {"mention": str, "ref": str, "source": str, "weight": float},
             pk=("mention", "ref", "source"),
         )
+        self.db["occurrences"].create({"mention": str, "linked": float, "docs": float}, pk="mention")
         self.db["meta"].create({"key": str, "value": str}, pk="key")
         self._next_idx = 0
         self.duplicates = 0
@@ -127,6 +132,15 @@ class KBWriter:
     def add_names(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """Add derived `(alias, entity id, weight)` rows (titles, redirects, name variants)."""
         self._stage("names", rows)
+
+    def add_occurrences(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Add `{surface: (articles linking it, articles where it occurs)}` for link
+        probability; counts accumulate across calls."""
+        self.conn.executemany(
+            "INSERT INTO occurrences(mention, linked, docs) VALUES (?,?,?) ON CONFLICT(mention) "
+            "DO UPDATE SET linked = linked + excluded.linked, docs = docs + excluded.docs",
+            ((k, linked, docs) for surface, (linked, docs) in counts.items() if (k := mention_key(surface))),
+        )
 
     def _stage(self, source: str, rows: Iterable[tuple[str, str, float]]) -> None:
         self.conn.executemany(
@@ -187,7 +201,9 @@ class KBWriter:
             "CREATE TABLE priors(mention TEXT NOT NULL, entity_idx INTEGER NOT NULL, "
             "p REAL NOT NULL, anchors REAL NOT NULL)"
         )
-        c.execute("CREATE TABLE mentions(mention TEXT PRIMARY KEY, anchors REAL, entities INTEGER)")
+        c.execute(
+            "CREATE TABLE mentions(mention TEXT PRIMARY KEY, anchors REAL, entities INTEGER, link_prob REAL)"
+        )
         total = c.execute("SELECT count(DISTINCT mention) FROM staging").fetchone()[0]
         rows = c.execute(
             "SELECT s.mention, s.source, x.idx, sum(s.weight) FROM staging s "
@@ -211,7 +227,7 @@ class KBWriter:
             )
             if p:
                 out.execute(
-                    "INSERT INTO mentions VALUES (?,?,?)",
+                    "INSERT INTO mentions(mention, anchors, entities) VALUES (?,?,?)",
                     (mention, sum(anchors.values()), len(p)),
                 )
                 n_mentions += 1
@@ -227,8 +243,13 @@ class KBWriter:
             "SELECT coalesce(sum(weight), 0) FROM staging s WHERE source = 'anchors' AND "
             "NOT EXISTS (SELECT 1 FROM resolve x WHERE x.ref = s.ref)"
         ).fetchone()[0]
+        c.execute(
+            "UPDATE mentions SET link_prob = min(1.0, o.linked / o.docs) FROM occurrences o "
+            "WHERE o.mention = mentions.mention AND o.docs > 0"
+        )
+        with_link_prob = c.execute("SELECT count(*) FROM mentions WHERE link_prob IS NOT NULL").fetchone()[0]
         c.executescript(
-            "DROP TABLE staging; CREATE INDEX priors_mention ON priors(mention, p DESC);"
+            "DROP TABLE staging; DROP TABLE occurrences; CREATE INDEX priors_mention ON priors(mention, p DESC);"
             "CREATE INDEX priors_entity ON priors(entity_idx);"
         )
         return {
@@ -237,6 +258,7 @@ class KBWriter:
             "redirects_unresolved": unresolved,
             "mentions": n_mentions,
             "priors": n_priors,
+            "mentions_with_link_prob": with_link_prob,
             "anchors_dropped": dropped_anchors,
             "duplicate_entities": self.duplicates,
         }
@@ -277,11 +299,12 @@ class KnowledgeBase:
             self._size = self._conn().execute("SELECT count(*) FROM entities").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise KBError(f"{self.path} is not a knowledge base ({exc})") from None
-        if self.meta.get("schema_version") != SCHEMA_VERSION:
+        if self.meta.get("schema_version") not in READABLE_VERSIONS:
             raise KBError(
                 f"{self.path} has schema version {self.meta.get('schema_version')!r}, "
-                f"this version reads {SCHEMA_VERSION}: rebuild it with `mmel kb build`"
+                f"this version reads {', '.join(map(str, READABLE_VERSIONS))}: rebuild it with `mmel kb build`"
             )
+        self._link_prob = "link_prob" if self.meta["schema_version"] >= 2 else "NULL"
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -368,6 +391,20 @@ class KnowledgeBase:
             "SELECT anchors, entities FROM mentions WHERE mention = ?", (key,)
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def mention_info(self, keys: Iterable[str]) -> dict[str, tuple[float, int, float | None]]:
+        """`{key: (anchor count, number of entities, link probability or None)}` for the known
+        keys among `keys` (one query)."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, tuple[float, int, float | None]] = {}
+        for lo in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            part = keys[lo : lo + 500]
+            rows = self._conn().execute(
+                f"SELECT mention, anchors, entities, {self._link_prob} FROM mentions "
+                f"WHERE mention IN ({','.join('?' * len(part))})", part,
+            )
+            out.update((r[0], r[1:]) for r in rows)
+        return out
 
     def iter_mentions(self) -> Iterator[tuple[str, float, int]]:
         """Every `(mention key, anchor count, number of entities)`."""

@@ -21,19 +21,24 @@ FORMATS = ("json", "jsonl")
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
               home=None, kb: str = "default", model=None, batch_size: int = 64, joint: bool = True,
-              face_model=None, html: str | os.PathLike | None = None, threads: int = 1) -> int:
+              face_model=None, html: str | os.PathLike | None = None, threads: int = 1,
+              mentions: str = "dict", spacy_model: str | None = None) -> int:
     """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None) and,
     if `html` is given, a self-contained HTML view of all documents to that file.
 
     Faces are linked when the KB has a face index; `joint=False` decides text and faces
-    separately (no OT joint step). Returns the number of documents linked. JSONL output is
-    streamed batch by batch; `out` and `html` are replaced only when every document linked.
+    separately (no OT joint step). Documents without spans get theirs from `mentions`
+    (`dict`, `spacy` with the pipeline `spacy_model`, or `both`). Returns the number of
+    documents linked. JSONL output is streamed batch by batch; `out` and `html` are replaced
+    only when every document linked.
     """
     from linker.html import HtmlView
+    from linker.mentions import check_mention_options
     from linker.pipeline import Linker, set_threads
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    check_mention_options(mentions, spacy_model)
     for path, option in ((out, "--out"), (html, "--html")):
         if path is not None:
             check_writable(path, option)
@@ -42,7 +47,8 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     if first is None:
         raise InputError(f"input file {input} holds no documents")
     set_threads(threads)
-    linker = Linker.load(home, kb, model, face_model=face_model, joint=joint)
+    linker = Linker.load(home, kb, model, face_model=face_model, joint=joint,
+                         mentions=mentions, spacy_model=spacy_model)
     stream = itertools.chain([first], docs)
     records, count = [], 0
     with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:

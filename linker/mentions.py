@@ -1,48 +1,372 @@
-"""Mention detection when a document gives no spans: a dictionary spotter over KB aliases.
+"""Mention detection when a document gives no spans: a precise dictionary spotter, spaCy NER, or both.
 
-Candidate spans are runs of up to `max_tokens` words that start with a capital letter (or a
-digit) in the text; a span is a mention when its key is in the KB's mention table and, for KBs
-built from anchors, its anchor count reaches `min_anchors`. Longest match wins, left to right,
-no overlaps.
+The dictionary spotter proposes the capitalised spans of `kb.spans` whose key the KB knows, and
+keeps a span only with evidence that it is a mention:
+
+- closed-class words (function words, pronouns, months, weekdays) are never mentions on their
+  own, nor are spans made only of them ("In March");
+- keys with a link probability (KBs built from a dump: the share of articles where the string
+  occurs that link it, the keyphraseness of Wikipedia linkers) need `min_link_prob`;
+- other keys (entity-list KBs) need a mention score of at least the scorer's threshold: a small
+  logistic model over span features (length, sentence start, how often the words are common
+  lower-case words, part of a longer capitalised run, ambiguity), trained on labelled documents
+  by `linker.mention_train` and shipped in `linker/data/mention_scorer.json`.
+
+At each start word the longest span with evidence wins, left to right, without overlaps. The
+reranker's NIL decision stays the last filter.
 """
 from __future__ import annotations
 
-import re
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
 
+from kb.errors import ConfigError, ModelLoadError
 from kb.normalize import mention_key
+from kb.spans import Span, run_spans, runs, sentence_initial
 from kb.store import KnowledgeBase
 from kb.types import TextMention
 
-_WORD = re.compile(r"[^\W_][\w'’.\-]*", re.UNICODE)
-_LOWER_JOINERS = {"of", "de", "van", "von", "da", "del", "der", "la", "le", "bin", "the", "and"}
+DEFAULT_SCORER = Path(__file__).resolve().parent / "data" / "mention_scorer.json"
+MENTION_SOURCES = ("dict", "spacy", "both")
+CACHE_KEYS = 200_000  # KB answers the spotter remembers
+NAMES_PER_KEY = 30  # entity names checked against the rest of a run
+# spaCy labels of things a KB may hold (not dates, times, quantities or numbers).
+SPACY_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
+
+FUNCTION_WORDS = frozenset(
+    """a an the this that these those some any each every no all both either neither another such
+    what which whose whom who where when why how whether if then than so because as since while
+    although though unless until after before during in on at by for from with without within into
+    onto upon over under above below between among through across along around about against
+    toward towards near of off out up down to via per like unlike despite beyond but and or nor
+    yet not also only just even still here there now today yesterday tomorrow yes oh please thanks
+    is are was were be been being am do does did done have has had having will would shall should
+    can could may might must let lets said says say see new more most much many few other same
+    very well first last next our there's it's that's""".split()
+)
+PRONOUNS = frozenset(
+    """i me my mine myself you your yours yourself yourselves he him his himself she her hers
+    herself it its itself we us our ours ourselves they them their theirs themselves one someone
+    somebody something anyone anybody anything everyone everybody everything nobody nothing""".split()
+)
+MONTHS = frozenset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+WEEKDAYS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun".split()
+)
+NEVER_ALONE = FUNCTION_WORDS | PRONOUNS | MONTHS | WEEKDAYS
+# Titles and honorifics: a name after one is written as part of a longer run ("Senator New",
+# "Sir Charles Kao"), unlike the end of a place name ("San Diego", "New York").
+TITLES = frozenset(
+    """mr mrs ms miss dr prof professor sir dame lord lady king queen prince princess duke duchess
+    archduke archduchess grand count countess earl baron baroness marquess viscount emperor empress
+    tsar tsaritsa tsarevich tsarevna czar kaiser pope saint st president vice senator sen governor
+    gov mayor general gen admiral adm captain capt colonel col major lieutenant lt sergeant sgt
+    minister chancellor premier judge justice bishop archbishop cardinal father fr rev reverend
+    sheikh emir sultan shah rabbi imam coach chairman secretary ambassador congressman
+    congresswoman representative rep commander marshal field chief prime crown""".split()
+)
+
+FEATURES = (
+    "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "after_title",
+    "run_not_in_names", "ambiguity",
+    "acronym", "short", "lower_in_text",
+)
 
 
-def spot(text: str, kb: KnowledgeBase, max_tokens: int = 6, min_anchors: float = 0.0) -> list[TextMention]:
-    """Dictionary mentions in `text`, in text order."""
-    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+@lru_cache(maxsize=1 << 16)
+def closed_class(surface: str) -> bool:
+    """True when every word of `surface` is a function word, pronoun, month or weekday."""
+    return all(w.strip(".'’").lower() in NEVER_ALONE for w in surface.split())
+
+
+def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float],
+                  names: frozenset[str] = frozenset()) -> list[float]:
+    """The mention-scorer features of `span` in `text` (`padded` = `f" {text} "`), in `FEATURES` order.
+
+    `common[w]` is how often the lower-cased word `w` is written in lower case inside a sentence
+    (0 for words seen only capitalised, i.e. names); `entities` is how many entities the span's
+    key may name; `names`, for a span at the end of a longer run, the words of the names of its
+    key's most probable entities ("York" in "New York": is "New" one of them?).
+    """
+    words = span.surface.split()
+    commonness = [common.get(w.lower(), 0.0) for w in words if w[:1].isupper()]
+    initial = sentence_initial(text, span.start)
+    low = span.surface.lower()
+    return [
+        float(span.n_words == 1),
+        min(span.n_words, 4) / 4,
+        float(initial),
+        float(initial) * commonness[0] if commonness else 0.0,
+        sum(commonness) / len(commonness) if commonness else 0.0,
+        float(span.prefix),
+        float(span.suffix),
+        float(span.suffix and _previous_word(text, span.start) in TITLES),
+        float(span.suffix and not run_in_names(text[span.run_start : span.start], names)),
+        min(1.0, math.log1p(entities) / math.log(1000)),
+        float(span.surface.isupper() and len(span.surface) >= 2),
+        float(len(span.surface) <= 3),
+        float(f" {low} " in padded),  # also written in lower case in this text
+    ]
+
+
+def _tokens(text: str) -> set[str]:
+    return {w for w in mention_key(text).replace(",", " ").replace(".", " ").split() if w not in TITLES}
+
+
+def name_words(names: Iterable[str]) -> frozenset[str]:
+    """The words (mention keys, titles aside) of `names`."""
+    return frozenset(w for n in names for w in _tokens(n))
+
+
+def run_in_names(before: str, names: frozenset[str]) -> bool:
+    """True when a word of `before` after its last title is in `names` (see `name_words`), or
+    when no word follows the last title ("Senator New")."""
+    words = mention_key(before).replace(",", " ").replace(".", " ").split()
+    for i in range(len(words) - 1, -1, -1):
+        if words[i] in TITLES:
+            words = words[i + 1 :]
+            break
+    return not words or not names.isdisjoint(words)
+
+
+def _previous_word(text: str, start: int) -> str:
+    words = text[max(0, start - 40) : start].split()
+    return words[-1].strip(".").lower() if words else ""
+
+
+@dataclass(frozen=True)
+class MentionScorerConfig:
+    """A logistic mention scorer: p(mention) = σ(bias + weights · features), kept at ≥ threshold."""
+
+    features: tuple[str, ...] = FEATURES
+    weights: tuple[float, ...] = ()
+    bias: float = 0.0
+    threshold: float = 0.5
+    common: dict[str, float] = field(default_factory=dict, repr=False)
+    trained_on: tuple[str, ...] = ()
+    command: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+class MentionScorer:
+    """Scores candidate spans; load with `MentionScorer.load(path)`, save with `save`."""
+
+    def __init__(self, config: MentionScorerConfig):
+        if tuple(config.features) != FEATURES:
+            raise ConfigError(
+                f"mention scorer features {list(config.features)} differ from this version's "
+                f"{list(FEATURES)}: retrain it with `python -m linker.mention_train`"
+            )
+        if len(config.weights) != len(FEATURES):
+            raise ConfigError(f"mention scorer has {len(config.weights)} weights, expected {len(FEATURES)}")
+        self.config = config
+
+    def probability(self, features: Sequence[Sequence[float]]) -> list[float]:
+        """σ(bias + weights · x) per feature row (plain Python: a document has a few rows, where
+        NumPy's call overhead would dominate)."""
+        w, b = self.config.weights, self.config.bias
+        return [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, b + sum(wi * xi for wi, xi in zip(w, row))))))
+                for row in features]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = DEFAULT_SCORER) -> MentionScorer:
+        p = Path(path)
+        try:
+            raw = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read mention scorer {p}: {exc}") from None
+        if raw.get("kind") != "mmel-mention-scorer":
+            raise ModelLoadError(f"{p} is not a mention scorer (kind {raw.get('kind')!r})")
+        raw = {k: v for k, v in raw.items() if k != "kind"}
+        for key in ("features", "weights", "trained_on"):
+            raw[key] = tuple(raw.get(key, ()))
+        return cls(MentionScorerConfig(**raw))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        body = {"kind": "mmel-mention-scorer", **asdict(self.config)}
+        body["common"] = dict(sorted(body["common"].items()))
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, p)
+        return p
+
+
+@dataclass(frozen=True)
+class SpotterConfig:
+    max_tokens: int = 6
+    min_link_prob: float = 0.02  # for keys with a link probability (KBs from a dump)
+    threshold: float | None = None  # mention-scorer cut-off; None: the scorer's own
+
+
+Group = tuple[list[Span], list[tuple[float, int, float | None] | None]]
+
+
+def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6, cache: dict | None = None) -> list[Group]:
+    """Per start word, its spans longest first and, per span, the KB's `(anchors, entities,
+    link probability)` for its key (None: a key the KB does not know). At most one KB query:
+    keys found in `cache` (key → info or None) are not asked again, new ones are added."""
+    groups = [g for start, end in runs(text) for g in run_spans(text, start, end, max_tokens)]
+    keys = [[mention_key(s.surface) for s in g] for g in groups]
+    cache = {} if cache is None else cache
+    missing = [k for ks in keys for k in ks if k not in cache]
+    if missing:
+        found = kb.mention_info(missing)
+        cache.update((k, found.get(k)) for k in missing)
+    return [(g, [cache[k] for k in ks]) for g, ks in zip(groups, keys)]
+
+
+def needs_scorer(span: Span, info) -> bool:
+    """A known key without link probability that does not start with a closed-class word ("The
+    Queen": without anchors nothing says that the KB's derived alias is a name people write)."""
+    return info is not None and info[2] is None and not closed_class(span.surface.split()[0])
+
+
+def features_of(text: str, padded: str, span: Span, info, common: Mapping[str, float],
+                names_of: Callable[[str], frozenset[str]]) -> list[float]:
+    names = names_of(mention_key(span.surface)) if span.suffix else frozenset()
+    return span_features(text, padded, span, info[1], common, names)
+
+
+def scored_spans(text: str, groups: list[Group], common: Mapping[str, float],
+                 names_of: Callable[[str], frozenset[str]]) -> list[tuple[Span, list[float]]]:
+    """The spans that need the mention scorer with their features; `names_of(key)` gives the
+    name words of a key's most probable entities (`top_name_words`)."""
+    padded = f" {text} "
+    return [(s, features_of(text, padded, s, i, common, names_of))
+            for spans, infos in groups for s, i in zip(spans, infos) if needs_scorer(s, i)]
+
+
+def top_name_words(kb: KnowledgeBase, key: str, k: int = NAMES_PER_KEY) -> frozenset[str]:
+    return name_words(c.name for c in kb.lookup_key(key, k))
+
+
+def select(groups: list[Group], keep) -> list[TextMention]:
+    """Left to right, at each start word the longest span with `keep(span, info)`, no overlaps."""
     out: list[TextMention] = []
-    i = 0
-    while i < len(words):
-        if not words[i][2][0].isupper():
-            i += 1
+    taken = 0
+    for spans, infos in groups:
+        if spans[0].start < taken:
             continue
-        found = None
-        for j in range(min(len(words), i + max_tokens), i, -1):
-            last = words[j - 1][2]
-            if not (last[0].isupper() or last[0].isdigit()):
-                continue  # spans end on a capitalised word
-            if any(not (w[2][0].isupper() or w[2].lower() in _LOWER_JOINERS) for w in words[i:j]):
-                continue
-            start, end = words[i][0], words[j - 1][1]
-            surface = text[start:end].rstrip(".'’")
-            end = start + len(surface)
-            stats = kb.mention_stats(mention_key(surface))
-            if stats and (stats[0] >= min_anchors or stats[0] == 0):
-                found = (TextMention(start, end, surface), j)
+        for s, i in zip(spans, infos):
+            if i is not None and not closed_class(s.surface) and keep(s, i):
+                out.append(TextMention(s.start, s.end, s.surface))
+                taken = s.end
                 break
-        if found:
-            out.append(found[0])
-            i = found[1]
-        else:
-            i += 1
     return out
+
+
+class MentionDetector(Protocol):
+    def __call__(self, text: str) -> list[TextMention]: ...
+
+
+class DictionarySpotter:
+    """Dictionary mentions with evidence (see the module docstring). Thread-safe."""
+
+    def __init__(self, kb: KnowledgeBase, scorer: MentionScorer | None = None,
+                 config: SpotterConfig = SpotterConfig()):
+        self.kb = kb
+        self.scorer = scorer or MentionScorer.load()
+        self.config = config
+        self.threshold = self.scorer.config.threshold if config.threshold is None else config.threshold
+        self._info: dict = {}  # mention key → KB info (or None), shared by calls; the KB is read-only
+        self._names: dict = {}  # mention key → names of its top entities
+
+    def _cache(self) -> dict:
+        if len(self._info) > CACHE_KEYS:
+            self._info = {}
+        return self._info
+
+    def _names_of(self, key: str) -> frozenset[str]:
+        names = self._names.get(key)
+        if names is None:
+            if len(self._names) > CACHE_KEYS:
+                self._names = {}
+            names = self._names[key] = top_name_words(self.kb, key)
+        return names
+
+    def __call__(self, text: str) -> list[TextMention]:
+        """Mentions in `text`, in text order."""
+        groups = candidate_groups(text, self.kb, self.config.max_tokens, self._cache())
+        padded, common = f" {text} ", self.scorer.config.common
+
+        def keep(s: Span, info) -> bool:  # scored only when the greedy selection gets to it
+            if info[2] is not None:
+                return info[2] >= self.config.min_link_prob
+            if not needs_scorer(s, info):
+                return False
+            features = features_of(text, padded, s, info, common, self._names_of)
+            return self.scorer.probability([features])[0] >= self.threshold
+
+        return select(groups, keep)
+
+
+class SpacyDetector:
+    """Named entities of a spaCy pipeline with labels in `labels` become mentions."""
+
+    def __init__(self, nlp, labels: Iterable[str] = SPACY_LABELS):
+        self.nlp = nlp
+        self.labels = frozenset(labels)
+
+    def __call__(self, text: str) -> list[TextMention]:
+        return [TextMention(e.start_char, e.end_char, e.text) for e in self.nlp(text).ents if e.label_ in self.labels]
+
+
+class CombinedDetector:
+    """spaCy's entities, plus the dictionary's mentions that overlap none of them."""
+
+    def __init__(self, first: MentionDetector, second: MentionDetector):
+        self.first, self.second = first, second
+
+    def __call__(self, text: str) -> list[TextMention]:
+        ner = self.first(text)
+        extra = [m for m in self.second(text) if not any(m.start < n.end and n.start < m.end for n in ner)]
+        return sorted(ner + extra, key=lambda m: (m.start, m.end))
+
+
+def load_spacy(name: str):
+    """A spaCy pipeline by installed package name or path; nothing is downloaded."""
+    try:
+        import spacy
+    except ImportError:
+        raise ConfigError("--mentions spacy/both needs spaCy: pip install 'mmel[spacy]'") from None
+    try:
+        return spacy.load(name)
+    except OSError:
+        raise ConfigError(
+            f"spaCy model {name!r} is not installed: give an installed package or a path with --spacy-model "
+            f"(e.g. after `python -m spacy download en_core_web_sm`)"
+        ) from None
+
+
+def check_mention_options(mentions: str, spacy_model: str | None) -> None:
+    """Raise ConfigError for an unknown mention source or a spaCy model without spaCy mentions."""
+    if mentions not in MENTION_SOURCES:
+        raise ConfigError(f"unknown mention source {mentions!r}: choose one of {', '.join(MENTION_SOURCES)}")
+    if mentions == "dict" and spacy_model:
+        raise ConfigError(f"--spacy-model {spacy_model!r} needs --mentions spacy or both (got --mentions dict)")
+
+
+def make_detector(kb: KnowledgeBase, mentions: str = "dict", spacy_model: str | None = None) -> MentionDetector:
+    """The mention detector for `mentions` ∈ {dict, spacy, both}."""
+    check_mention_options(mentions, spacy_model)
+    if mentions == "dict":
+        return DictionarySpotter(kb)
+    ner = SpacyDetector(load_spacy(spacy_model or "en_core_web_sm"))
+    return ner if mentions == "spacy" else CombinedDetector(ner, DictionarySpotter(kb))
+
+
+def spot(text: str, kb: KnowledgeBase) -> list[TextMention]:
+    """Dictionary mentions of `text` with the default scorer (a convenience; build a
+    `DictionarySpotter` once to spot many texts)."""
+    return DictionarySpotter(kb)(text)

@@ -20,7 +20,7 @@ from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
 from linker.features import FEATURES, content_words, gender, pair_features, years
-from linker.mentions import spot
+from linker.mentions import make_detector
 from linker.reranker import Reranker, RerankerConfig
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Linker:
 
     def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
                  candidates: CandidateConfig | None = None, nil_threshold: float | None = None,
-                 visual=None, joint: bool = True):
+                 visual=None, joint: bool = True, mentions: str = "dict", spacy_model: str | None = None):
         check_compatible(reranker.config, index, encoder)
         self.kb = kb
         self.index = index
@@ -156,6 +156,7 @@ class Linker:
         self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
         self.visual = visual  # links faces in images; None: text only
         self.joint = joint  # OT joint disambiguation of text and faces (False: naive pipeline)
+        self.detector = make_detector(kb, mentions, spacy_model)  # for documents without spans
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
@@ -187,7 +188,7 @@ class Linker:
         return linker
 
     def mentions_of(self, doc: Document) -> tuple[TextMention, ...]:
-        return doc.mentions if doc.mentions is not None else tuple(spot(doc.text, self.kb))
+        return doc.mentions if doc.mentions is not None else tuple(self.detector(doc.text))
 
     def link(self, doc: Document) -> list[Link]:
         """Links for the text mentions of one document."""

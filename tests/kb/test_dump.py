@@ -218,3 +218,17 @@ def test_truncate_respects_limit_and_boundaries():
     assert len(cut) <= 100 and cut.endswith(".")
     words = wikitext.truncate("word " * 200, 50)
     assert len(words) <= 50 and words.endswith("…") and "wor…" not in words
+
+
+def test_link_probability_counts_articles_that_link_a_string_among_those_where_it_occurs(tmp_path):
+    path = write(tmp_path, tiny_dump())
+    with KBWriter(tmp_path / "kb.sqlite") as writer:
+        dump.ingest_dump(path, writer, workers=1, progress=False)
+        stats = writer.finish(progress=False)
+    info = KnowledgeBase(tmp_path / "kb.sqlite").mention_info(["paris", "france", "seine", "unknown"])
+    # "Paris" occurs in all four articles and is linked from France and Seine; "France" occurs in
+    # all four and is linked from Paris, Seine and the band.
+    assert info["paris"][2] == pytest.approx(2 / 4)
+    assert info["france"][2] == pytest.approx(3 / 4)
+    assert 0 < info["seine"][2] <= 1 and "unknown" not in info
+    assert stats["mentions_with_link_prob"] >= 3

@@ -111,3 +111,19 @@ def test_reader_errors(tmp_path):
     junk.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(KBError, match="not a knowledge base"):
         KnowledgeBase(junk)
+
+
+def test_schema_v1_kbs_are_read_without_link_probabilities(built):
+    conn = sqlite3.connect(built)
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute("ALTER TABLE mentions DROP COLUMN link_prob")
+    conn.commit()
+    conn.close()
+    info = KnowledgeBase(built).mention_info(["alpha"])
+    assert info["alpha"][2] is None
+    conn = sqlite3.connect(built)
+    conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(KBError, match="schema version 7.*reads 1, 2"):
+        KnowledgeBase(built)
