@@ -14,6 +14,7 @@ shipped with the package).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import sys
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bundle", action="store_true", help="ship the 'both' model as the package default")
+    ap.add_argument("--reuse-baselines", action="store_true",
+                    help="take the baselines (they do not depend on the models) from the last cross.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     set_threads(args.threads)
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     result = {"benchmark": "cross", **machine(), "rows": {}, "baselines": {}, "training": {}}
     rows = args.rows.split(",")
+    last = results_dir() / "cross.json"
+    earlier = json.loads(last.read_text())["baselines"] if args.reuse_baselines and last.is_file() else {}
     for row in rows:
         result["training"][row] = train_row(row, sets, kbs["merged"], args.epochs, args.limit)
         logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             column = f"{test_set} dev / {kb_kind} KB"
             store = KnowledgeBase(kb_dir(HOME, kbs[kb_kind]) / "kb.sqlite")
             index = load_text_index(store, kb_dir(HOME, kbs[kb_kind]))
-            result["baselines"][column] = {
+            result["baselines"][column] = earlier.get(column) or {
                 "fuzzy_dense": fuzzy_dense_baseline(store, index, index.manifest["model_id"], data),
                 "exact_name": exact_name_baseline(store, data),
             }

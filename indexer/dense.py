@@ -112,8 +112,7 @@ class DenseIndex:
         self.kind = kind
         self.metric = metric
         self.manifest = dict(manifest or {})
-        self._search_index = index
-        self._to_gpu()
+        self._search_index = index  # CPU until `on_gpu()`: device placement is asked for, never implicit
 
     # -- building ----------------------------------------------------------------------------
 
@@ -216,9 +215,13 @@ class DenseIndex:
         except RuntimeError as exc:
             raise ConfigError(f"cannot reconstruct ids {ids[:5].tolist()}...: {str(exc).splitlines()[0]}") from None
 
-    def _to_gpu(self) -> None:
-        if self.kind == "hnsw" or _gpu_count() == 0:
-            return
+    def on_gpu(self) -> DenseIndex:
+        """Search this flat or IVF-PQ index on all visible GPUs from now on (HNSW stays on the CPU:
+        FAISS has no GPU HNSW); returns self. ConfigError when no GPU is visible to FAISS."""
+        if _gpu_count() == 0:
+            raise ConfigError("no GPU is visible to FAISS: install faiss-gpu-cu12 (see README) or use device='cpu'")
+        if self.kind == "hnsw":
+            return self
         _check_single_faiss()
         try:
             self._search_index = faiss.index_cpu_to_all_gpus(self.index, co=_gpu_cloner_options())
@@ -228,6 +231,7 @@ class DenseIndex:
             log.info("searching the %s index on %d GPU(s)", self.kind, _gpu_count())
         except Exception as exc:  # unsupported index type on GPU: stay on CPU
             log.warning("could not move the %s index to GPU (%s); searching on CPU", self.kind, exc)
+        return self
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -238,9 +242,13 @@ class DenseIndex:
         return write_checked(self.index, directory, name, self.manifest)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, name: str, expect: dict | None = None) -> DenseIndex:
+    def load(cls, directory: str | os.PathLike, name: str, expect: dict | None = None,
+             device: str = "cpu") -> DenseIndex:
         """Read an index saved by `save`; raise `IndexMismatchError` if a manifest value in
-        `expect` (e.g. ``{"kb_checksum": ..., "model_id": ...}``) differs."""
+        `expect` (e.g. ``{"kb_checksum": ..., "model_id": ...}``) differs. `device`: "cpu" or
+        "gpu" (searched on all visible GPUs, see `on_gpu`)."""
+        if device not in ("cpu", "gpu"):
+            raise ConfigError(f"unknown index device {device!r}: choose cpu or gpu")
         path, manifest = read_checked(directory, name, expect, f"{name} index", "build it with `mmel kb index`")
         index = faiss.read_index(str(path))
         inner = faiss.extract_index_ivf(index) if manifest["kind"] == "ivfpq" else None
@@ -250,7 +258,8 @@ class DenseIndex:
         elif manifest["kind"] == "hnsw":
             h = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap2) else index)
             h.hnsw.efSearch = params.get("efSearch", HNSW_EF_SEARCH)
-        return cls(index, manifest["kind"], manifest["metric"], manifest)
+        loaded = cls(index, manifest["kind"], manifest["metric"], manifest)
+        return loaded.on_gpu() if device == "gpu" else loaded
 
 
 def write_checked(index: faiss.Index, directory: str | os.PathLike, name: str, manifest: dict) -> Path:
@@ -378,6 +387,9 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int | None, pr
     return index.manifest
 
 
-def load_text_index(kb: KnowledgeBase, kb_dir: str | os.PathLike, model_id: str | None = None) -> DenseIndex:
-    """The text index of `kb`; refuses one built for another KB (or another `model_id`, if given)."""
-    return DenseIndex.load(kb_dir, TEXT_INDEX, expect={"kb_checksum": kb.checksum, "model_id": model_id})
+def load_text_index(kb: KnowledgeBase, kb_dir: str | os.PathLike, model_id: str | None = None,
+                    device: str = "cpu") -> DenseIndex:
+    """The text index of `kb`; refuses one built for another KB (or another `model_id`, if given).
+    `device`: "cpu" or "gpu" (`DenseIndex.load`)."""
+    return DenseIndex.load(kb_dir, TEXT_INDEX, expect={"kb_checksum": kb.checksum, "model_id": model_id},
+                           device=device)

@@ -10,7 +10,9 @@ For one mention with key `m` and context embedding `c` in a document with words 
    similarity; `keep_prior=None` (the default) keeps all 30.
 3. unions: `dense_k` nearest entities to `c` in the FAISS text index; rapidfuzz matches over
    mention keys when `m` has no prior; and, for a mention that is part of a longer mention of the
-   same document ("Powers" after "Stefanie Powers"), the longer mention's candidates.
+   same document ("Powers" after "Stefanie Powers"), the longer mention's candidates (with this
+   surface's own prior: which one is meant is the reranker's `name_in_document` evidence; the
+   training sets have too few such pairs to learn a feature of their own).
    A surface the KB does not know is looked up by its own strongest name variants first
    ("Edwin Grant Conklin" → "Edwin Conklin", with that variant's prior: a long form of a name is
    as good evidence as the name), then by fuzzy matching (no prior).
@@ -127,12 +129,10 @@ class CandidateGenerator:
             cands: dict[int, _Found] = {}
             for rank, (idx, p) in enumerate(priors[key]):
                 cands[idx] = _Found(p, rank, {"prior"})
-            for other in set(keys):
-                if _is_part(key, other):
-                    for idx, p in priors[other][: cfg.top]:
-                        found = cands.setdefault(idx, _Found())
-                        found.prior = max(found.prior, p)
-                        found.sources.add("coref")
+            for other in set(keys):  # the longer mention's candidates join with their own prior for
+                if _is_part(key, other):  # this surface: name_in_document tells the reranker who is meant
+                    for idx, _ in priors[other][: cfg.top]:
+                        cands.setdefault(idx, _Found()).sources.add("coref")
             if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
                 variants = self._partial(mentions[i].surface)
                 for fk in variants or self._fuzzy(key):

@@ -35,7 +35,6 @@ FEATURES = (
     "from_prior",
     "from_dense",
     "from_fuzzy",
-    "from_coref",
     "name_in_document",
     "name_in_mention",
 )
@@ -185,7 +184,6 @@ def pair_features(
         float("prior" in sources),
         float("dense" in sources),
         float("fuzzy" in sources),
-        float("coref" in sources),
         in_document,
         name_in_mention(name, surface),
     ]

@@ -161,13 +161,14 @@ class Linker:
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
              model: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,
-             **kwargs) -> Linker:
+             index_device: str = "cpu", **kwargs) -> Linker:
         """Open KB `kb` under the data home with its text index and a trained reranker.
 
         `model`: reranker path (without suffix); default `<home>/models/reranker` when trained
         there, else the model shipped with the package. When the KB has a face index, faces
         are linked too (`linker.visual`), with the encoder that built it (`face_model`: a
         trained face transformer folder, default `<home>/models/face-transformer`).
+        `index_device`: "cpu" (default) or "gpu" to search a flat/IVF-PQ text index on the GPUs.
         """
         from indexer.dense import load_text_index
         from indexer.static import load_context_encoder
@@ -177,7 +178,7 @@ class Linker:
             trained = kb_dir(home, kb).parent.parent / "models" / "reranker"
             model = trained if trained.with_suffix(".json").is_file() else DEFAULT_MODEL
         reranker = Reranker.load(model)
-        index = load_text_index(store, kb_dir(home, kb))
+        index = load_text_index(store, kb_dir(home, kb), device=index_device)
         encoder = load_context_encoder(context_model_id(reranker.config.text_model, index), store, kb_dir(home, kb))
         linker = cls(store, index, encoder, reranker, **kwargs)
         if linker.visual is None and (kb_dir(home, kb) / "faces.faiss").is_file():

@@ -117,3 +117,20 @@ def test_index_file_not_matching_manifest(tmp_path):
     with pytest.raises(IndexMismatchError, match="does not match its manifest"):
         DenseIndex.load(tmp_path, "t")
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_loading_keeps_the_index_on_the_cpu_unless_asked(tmp_path):
+    import pytest
+
+    from indexer.dense import DenseIndex, _gpu_count
+    from kb.errors import ConfigError
+
+    x = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    DenseIndex.build(x, kind="flat").save(tmp_path, "t")
+    loaded = DenseIndex.load(tmp_path, "t")
+    assert loaded._search_index is loaded.index  # no silent move to a device
+    with pytest.raises(ConfigError, match="cpu or gpu"):
+        DenseIndex.load(tmp_path, "t", device="tpu")
+    if _gpu_count() == 0:
+        with pytest.raises(ConfigError, match="no GPU"):
+            DenseIndex.load(tmp_path, "t", device="gpu")

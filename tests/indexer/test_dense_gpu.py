@@ -32,7 +32,7 @@ def _data(n=20_000, d=64, seed=0):
 @needs_faiss_gpu
 def test_flat_on_gpu_is_exact():
     x, q = _data()
-    index = DenseIndex.build(x, kind="flat")
+    index = DenseIndex.build(x, kind="flat").on_gpu()
     assert index._search_index is not index.index  # searched on the GPU copy
     _, found = index.search(q, 10)
     exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
@@ -43,11 +43,11 @@ def test_flat_on_gpu_is_exact():
 @needs_faiss_gpu
 def test_ivfpq_trained_and_searched_on_gpu(tmp_path):
     x, q = _data()
-    index = DenseIndex.build(x, kind="ivfpq")
+    index = DenseIndex.build(x, kind="ivfpq").on_gpu()
     assert index._search_index is not index.index
     _, found = index.search(q, 10)
     exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
     assert recall_at_10(found, exact)[1] > 0.9
     index.save(tmp_path, "g")
-    again = DenseIndex.load(tmp_path, "g")
+    again = DenseIndex.load(tmp_path, "g", device="gpu")
     np.testing.assert_array_equal(again.search(q, 10)[1], found)
