@@ -37,8 +37,7 @@ CASES = [
     ("Whitney Houston sang the national anthem at the Super Bowl.", [("Whitney Houston", "Whitney Houston")]),
     ("The Seine flows through Paris, the capital of France.", [("Paris", "Paris")]),
     ("Yuri Gagarin was the first human in space.", [("Yuri Gagarin", None)]),
-]
-KNOWN_FAILURES = [
+    # a surname after the full name: the document says who is meant, whatever the prior says
     ("Phil Collins rejoined Genesis for a reunion tour; Collins played the drums.",
      [("Phil Collins", "Phil Collins"), ("Genesis", "Genesis (band)"), ("Collins", "Phil Collins")]),
     ("Freddie Mercury sang with Queen; Mercury wrote Bohemian Rhapsody.",
@@ -47,6 +46,8 @@ KNOWN_FAILURES = [
      [("George Washington", "George Washington"), ("Washington", "George Washington")]),
     ("Sally Ride flew on Challenger; Ride was the first American woman in space.",
      [("Sally Ride", "Sally Ride"), ("Ride", "Sally Ride")]),
+]
+KNOWN_FAILURES = [
     ("She studied engineering at Columbia in New York City before joining NASA.",
      [("Columbia", "Columbia University"), ("NASA", "NASA")]),
 ]
