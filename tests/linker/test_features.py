@@ -48,6 +48,7 @@ def test_name_in_document_and_mention():
     assert name_in_document("Hillary Clinton", "Clinton", doc) == 1.0
     assert name_in_document("Bill Clinton", "Clinton", doc) == 0.0
     assert name_in_document("Bill Clinton", "Bill Clinton", doc) == 0.0  # nothing the mention lacks
+    assert name_in_document("Ohio", "Clinton", doc) == 0.0  # named in the document, but not this mention's name
     saxony = frozenset(words("Franz Xavier of (b. 1730)"))
     assert name_in_document("Prince Francis Xavier of Saxony", "Saxony", saxony) == 1 / 3
     assert name_in_mention("Gerald Ford", "Gerald Rudolph Ford") == 1.0
