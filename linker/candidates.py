@@ -56,7 +56,6 @@ class MentionCandidates:
     similarities: tuple[float, ...]  # cos(context, entity)
     in_document: tuple[float, ...]  # features.name_in_document
     vectors: np.ndarray = field(compare=False, repr=False)  # (len(idxs), dim) entity embeddings
-    document_words: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
 
 
@@ -200,6 +199,5 @@ class CandidateGenerator:
             similarities=tuple(sims[i] for i in kept),
             in_document=tuple(evidence[i] for i in kept),
             vectors=vecs[[row[i] for i in kept]] if kept else np.zeros((0, vecs.shape[1]), np.float32),
-            document_words=doc_words,
             ranked_pool=tuple(ranked),
         )
