@@ -39,10 +39,11 @@ def _labelled(path, n=12):
 def test_train_then_link(home, tmp_path):
     data = _labelled(tmp_path / "train.jsonl")
     res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data),
-                              "--epochs", "2", "--context", "transformer", "--keep", "all", "--no-progress"])
+                              "--epochs", "30", "--context", "transformer", "--keep", "all", "--no-progress"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["best_epoch"] in (1, 2) and report["dev_hits_at_1"] == 1.0  # 3 surfaces, seen 4 times each
+    # one optimiser step per epoch (12 documents, one chunk): 30 steps learn the 3 surfaces seen 4 times each
+    assert 1 <= report["best_epoch"] <= 30 and report["dev_hits_at_1"] == 1.0
     assert (home / "models" / "reranker.safetensors").is_file()
     doc = tmp_path / "doc.json"
     doc.write_text(json.dumps({"id": "d", "text": "Merkel spoke in Berlin.", "mentions": [{"start": 0, "end": 6}]}))
