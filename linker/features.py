@@ -83,16 +83,20 @@ def name_tokens(name: str) -> frozenset[str]:
     return frozenset(w for w in words(base_name(name)) if len(w) > 1 and w not in _NAME_STOP)
 
 
+def shares_name(surface: str, name: str) -> bool:
+    """The mention and the entity name share an informative name token ("Biden" / "Joe Biden")."""
+    return bool(name_tokens(name) & set(words(surface)))
+
+
 def name_in_document(name: str, surface: str, document_words: frozenset[str] | set[str]) -> float:
     """The share of the entity's name tokens that the mention lacks but the rest of the document
     contains: "Clinton" after "Hillary Clinton" → 1 for Hillary Clinton, 0 for Bill Clinton;
     "Saxony" in "Franz Xavier of Saxony …" → 1/3 for Prince Francis Xavier of Saxony. 0 when the
     mention already holds the whole name, or shares no token with it ("Merkel" in "Merkel spoke
     in Berlin" is no evidence for Berlin)."""
-    toks, said = name_tokens(name), set(words(surface))
-    if not toks & said:  # a name that shares nothing with the mention is no evidence for it
+    if not shares_name(surface, name):  # a name that shares nothing with the mention is no evidence for it
         return 0.0
-    rest = toks - said
+    rest = name_tokens(name) - set(words(surface))
     return len(rest & document_words) / len(rest) if rest else 0.0
 
 

@@ -38,6 +38,7 @@ from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, image_faces, load_
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
+from linker.features import shares_name
 from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,13 @@ class VisualLinker:
 
     def _joint(self, text_links: list[Link], face_links: list[Link], face_vectors: np.ndarray
                ) -> tuple[list[Link], list[Link]]:
-        """Re-decide the mentions that have a candidate with a face, and all faces, jointly."""
+        """Re-decide the mentions that have a candidate with a face whose name they share, and all
+        faces, jointly (a face must not pull "Columbia" to Eileen Collins because she came among
+        its candidates as a dense neighbour of the context)."""
         cfg = self.config
         rows = [t for t, l in enumerate(text_links)
                 if any((i := self.kb.idx_of(c.entity)) is not None and i in self._with_faces
-                       for c in l.candidates)]
+                       and shares_name(l.mention.surface, c.name) for c in l.candidates)]
         if not rows:
             return text_links, face_links
         vocab = sorted({c.entity for t in rows for c in text_links[t].candidates}

@@ -102,4 +102,7 @@ def test_demo_links_text_and_face(demo_home):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert [f["entity"] for f in out["faces"]] == ["Eileen Collins", None]  # her face; the patch is unknown
-    assert any(m["surface"] == "Collins" for m in out["mentions"])
+    links = {m["surface"]: m["entity"] for m in out["mentions"]}
+    # her face confirms "Collins" and must not pull the other mentions to her
+    assert links["Collins"] == "Eileen Collins" and links["Columbia"] == "Space Shuttle Columbia"
+    assert links["Mir"] == "Mir" and links["Houston"] == "Houston"
