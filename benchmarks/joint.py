@@ -128,8 +128,8 @@ def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
         return model  # cached, and trained on the features this version computes
     kb = KnowledgeBase(kb_file)
     index = load_text_index(kb, kb_file.parent)
-    report = train(kb, index, load_text_encoder("hashing"), DATA / "wikimel" / "train.jsonl",
-                   DATA / "wikimel" / "dev.jsonl", model, epochs=6, limit=docs, progress=False)
+    report = train(kb, index, load_text_encoder("hashing"), [DATA / "wikimel" / "train.jsonl"],
+                   [DATA / "wikimel" / "dev.jsonl"], model, epochs=6, limit=docs, progress=False)
     log.info("reranker: %s", {k: v for k, v in report.items() if k != "history"})
     return model
 
