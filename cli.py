@@ -33,6 +33,8 @@ HomeOpt = Annotated[
 ]
 KBOpt = Annotated[str, typer.Option("--kb", help="Name of the KB under the data home.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+JointOpt = Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")]
+FaceModelOpt = Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")]
 
 
 def _print_json(obj) -> None:
@@ -152,8 +154,8 @@ def link(
     out: Annotated[Optional[Path], typer.Option(help="Write output here instead of stdout.")] = None,
     model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
-    joint: Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")] = True,
-    face_model: Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")] = None,
+    joint: JointOpt = True,
+    face_model: FaceModelOpt = None,
     html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads (1 is fastest for linking on small machines).")] = 1,
     mentions: Annotated[str, typer.Option("--mentions", help="Mention detection for documents without spans: dict (the KB's dictionary spotter), spacy (a spaCy NER pipeline) or both.")] = "dict",
@@ -251,6 +253,8 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
     threads: Annotated[int, typer.Option(min=0, max=256, help="torch/FAISS threads per request; requests run in parallel (0: library default, all cores each).")] = 1,
     max_in_flight: Annotated[int, typer.Option(min=1, max=4096, help="POST /link requests processed at once; more get 503 with Retry-After.")] = 16,
+    joint: JointOpt = True,
+    face_model: FaceModelOpt = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -263,7 +267,7 @@ def serve(
     from linker.pipeline import Linker
     from linker.server import serve as run_server
 
-    run_server(Linker.load(home, kb, model), host=host, port=port, threads=threads or None,
+    run_server(Linker.load(home, kb, model, face_model=face_model, joint=joint), host=host, port=port, threads=threads or None,
                allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
                max_in_flight=max_in_flight)
 

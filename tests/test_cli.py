@@ -106,3 +106,16 @@ def test_demo_links_text_and_face(demo_home):
     # her face confirms "Collins" and must not pull the other mentions to her
     assert links["Collins"] == "Eileen Collins" and links["Columbia"] == "Space Shuttle Columbia"
     assert links["Mir"] == "Mir" and links["Houston"] == "Houston"
+
+
+def test_serve_builds_its_linker_with_the_same_options_as_link(monkeypatch, tmp_path):
+    """`serve` passes --face-model and --no-joint to `Linker.load` as `link` does."""
+    import linker.pipeline
+    import linker.server
+
+    seen = {}
+    monkeypatch.setattr(linker.pipeline.Linker, "load", classmethod(lambda cls, *a, **kw: seen.update(kw) or "L"))
+    monkeypatch.setattr(linker.server, "serve", lambda lk, **kw: seen.update(served=lk))
+    res = runner.invoke(app, ["serve", "--home", str(tmp_path), "--no-joint", "--face-model", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert seen == {"face_model": tmp_path, "joint": False, "served": "L"}
