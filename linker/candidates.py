@@ -29,7 +29,7 @@ from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Entity, TextMention
-from linker.features import name_in_document, words
+from linker.features import name_in_document, without_span, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def _is_part(short: str, long: str) -> bool:
 
 def document_words(text: str, mention: TextMention) -> frozenset[str]:
     """The words of `text` outside the mention's span (what `name_in_document` looks in)."""
-    return frozenset(words(text[: mention.start] + " " + text[mention.end :]))
+    return frozenset(words(without_span(text, mention.start, mention.end)))
 
 
 def fuzzy_table(kb: KnowledgeBase) -> dict[str, list[str]]:

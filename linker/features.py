@@ -76,6 +76,17 @@ def words(text: str) -> list[str]:
     return _TOKEN.findall(mention_key(text))
 
 
+def without_span(text: str, start: int, end: int) -> str:
+    """`text` with `text[start:end]` (a mention) replaced by a space: what its context features read."""
+    return text[:start] + " " + text[end:]
+
+
+@lru_cache(maxsize=1 << 16)
+def surface_words(surface: str) -> frozenset[str]:
+    """`words` of a mention surface, cached: every candidate of a mention asks for them."""
+    return frozenset(words(surface))
+
+
 @lru_cache(maxsize=1 << 17)
 def name_tokens(name: str) -> frozenset[str]:
     """The informative tokens of an entity name: folded words of its base name (no disambiguator),
@@ -85,7 +96,7 @@ def name_tokens(name: str) -> frozenset[str]:
 
 def shares_name(surface: str, name: str) -> bool:
     """The mention and the entity name share an informative name token ("Biden" / "Joe Biden")."""
-    return bool(name_tokens(name) & set(words(surface)))
+    return bool(name_tokens(name) & surface_words(surface))
 
 
 def name_in_document(name: str, surface: str, document_words: frozenset[str] | set[str]) -> float:
@@ -96,7 +107,7 @@ def name_in_document(name: str, surface: str, document_words: frozenset[str] | s
     in Berlin" is no evidence for Berlin)."""
     if not shares_name(surface, name):  # a name that shares nothing with the mention is no evidence for it
         return 0.0
-    rest = name_tokens(name) - set(words(surface))
+    rest = name_tokens(name) - surface_words(surface)
     return len(rest & document_words) / len(rest) if rest else 0.0
 
 
@@ -104,7 +115,7 @@ def name_in_mention(name: str, surface: str) -> float:
     """The share of the entity's name tokens found in the mention ("Gerald Rudolph Ford" → 1 for
     Gerald Ford): long name variants hold the whole name."""
     toks = name_tokens(name)
-    return len(toks & set(words(surface))) / len(toks) if toks else 0.0
+    return len(toks & surface_words(surface)) / len(toks) if toks else 0.0
 
 
 @lru_cache(maxsize=1 << 16)

@@ -19,7 +19,7 @@ from kb.home import DEFAULT_KB, kb_dir, kb_path
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
-from linker.features import FEATURES, content_words, gender, pair_features, years
+from linker.features import FEATURES, content_words, gender, pair_features, without_span, years
 from linker.mentions import make_detector
 from linker.reranker import Reranker, RerankerConfig
 
@@ -78,7 +78,7 @@ def featurize(
     for b, (doc, doc_cands) in enumerate(zip(docs, cands)):
         for i, mc in enumerate(doc_cands):
             m = mc.mention
-            rest = doc.text[: m.start] + " " + doc.text[m.end :]
+            rest = without_span(doc.text, m.start, m.end)
             window = context_text(rest, m)
             cw, cy, cg = content_words(window), years(rest), gender(window)
             cctx[b, i] = ctx[pos]
