@@ -33,12 +33,27 @@ HomeOpt = Annotated[
 ]
 KBOpt = Annotated[str, typer.Option("--kb", help="Name of the KB under the data home.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
-JointOpt = Annotated[bool, typer.Option("--joint/--no-joint", help="Disambiguate text mentions and faces jointly (optimal transport); --no-joint links them separately.")]
+# the linker options of link, serve and evaluate: each overrides one setting of the linker config
+# saved with the model (unset: the model's); `mmel config` prints the result
+ModelOpt = Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a setting of the linker config saved with the model (repeatable), e.g. visual.alpha=0.3, candidates.dense_k=5, nil_threshold=-1; `mmel config` lists them.")]
+JointOpt = Annotated[Optional[bool], typer.Option("--joint/--no-joint", show_default=False, help="Disambiguate text mentions and faces jointly (optimal transport) or separately [default: the config's, joint].")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(min=0, max=256, show_default=False, help="Torch/FAISS threads, 0: all cores [default: the config's, 1: fastest for linking on small machines].")]
+BatchOpt = Annotated[Optional[int], typer.Option(min=1, max=4096, show_default=False, help="Documents per batch [default: the config's, 64].")]
+MentionsOpt = Annotated[Optional[str], typer.Option("--mentions", show_default=False, help="Mention detection for documents without spans: dict (the KB's dictionary spotter), spacy (a spaCy NER pipeline) or both [default: the config's, dict].")]
+SpacyModelOpt = Annotated[Optional[str], typer.Option("--spacy-model", help="Installed spaCy pipeline (package name or path) for --mentions spacy/both [default: en_core_web_sm].")]
 FaceModelOpt = Annotated[Optional[Path], typer.Option(help="Face transformer folder, if the face index was built with one [default: <home>/models/face-transformer].")]
 
 
 def _print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _overrides(settings: list[str] | None, **options) -> dict:
+    """`--set KEY=VALUE` pairs and the options given (None: not given) as config overrides."""
+    from linker.config import parse_overrides
+
+    return {**parse_overrides(settings or ()), **{k: v for k, v in options.items() if v is not None}}
 
 
 @app.callback()
@@ -152,14 +167,15 @@ def link(
     input: Annotated[Path, typer.Argument(help="A document .json (object or list) or a .jsonl file of documents.")],
     format: Annotated[Optional[str], typer.Option("--format", help="Output format: json or jsonl [default: jsonl for .jsonl input, else json].")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write output here instead of stdout.")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
-    joint: JointOpt = True,
-    face_model: FaceModelOpt = None,
     html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
-    threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads (1 is fastest for linking on small machines).")] = 1,
-    mentions: Annotated[str, typer.Option("--mentions", help="Mention detection for documents without spans: dict (the KB's dictionary spotter), spacy (a spaCy NER pipeline) or both.")] = "dict",
-    spacy_model: Annotated[Optional[str], typer.Option("--spacy-model", help="Installed spaCy pipeline (package name or path) for --mentions spacy/both [default: en_core_web_sm].")] = None,
+    model: ModelOpt = None,
+    face_model: FaceModelOpt = None,
+    joint: JointOpt = None,
+    mentions: MentionsOpt = None,
+    spacy_model: SpacyModelOpt = None,
+    threads: ThreadsOpt = None,
+    batch_size: BatchOpt = None,
+    settings: SetOpt = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -173,9 +189,27 @@ def link(
     from linker.api import link_file
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
-    link_file(input, out, fmt=fmt, home=home, kb=kb, model=model, batch_size=batch_size,
-              joint=joint, face_model=face_model, html=html, threads=threads,
-              mentions=mentions, spacy_model=spacy_model)
+    link_file(input, out, fmt=fmt, html=html, home=home, kb=kb, model=model, face_model=face_model,
+              overrides=_overrides(settings, joint=joint, mentions=mentions, spacy_model=spacy_model,
+                                   threads=threads, batch_size=batch_size))
+
+
+@app.command("config")
+def config(
+    model: ModelOpt = None,
+    settings: SetOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Print the linker config a model links with (saved with it at training), with --set applied.
+
+    Every key can be changed for one run with `--set KEY=VALUE` on link, serve and evaluate
+    (`reranker.*` is fixed by the weights); the Python API takes the same keys
+    (`Linker.load(..., overrides={"visual.alpha": 0.3})`).
+    """
+    from linker.config import LinkerConfig
+    from linker.pipeline import model_path
+
+    _print_json(LinkerConfig.load(model_path(home, model)).override(_overrides(settings)).to_dict())
 
 
 @app.command("train")
@@ -201,12 +235,13 @@ def train(
 @app.command("evaluate")
 def evaluate(
     test: Annotated[Path, typer.Option("--test", help="Labelled JSONL: {id, text, mentions: [{start, end, qid}]}.")],
-    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    model: ModelOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Also write the scores as JSON to this file.")] = None,
     records: Annotated[Optional[Path], typer.Option(help="Write one JSON line per mention (surface, gold, predicted, gold_rank) to this file.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Documents per batch.")] = 64,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N documents.")] = None,
-    threads: Annotated[int, typer.Option(min=1, max=256, help="Torch/FAISS threads.")] = 1,
+    threads: ThreadsOpt = None,
+    batch_size: BatchOpt = None,
+    settings: SetOpt = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -217,8 +252,8 @@ def evaluate(
     """
     from linker.evaluate import evaluate_file
 
-    _print_json(evaluate_file(test, home=home, kb=kb, model=model, out=out, records=records,
-                              batch_size=batch_size, limit=limit, threads=threads))
+    _print_json(evaluate_file(test, home=home, kb=kb, model=model, out=out, records=records, limit=limit,
+                              overrides=_overrides(settings, threads=threads, batch_size=batch_size)))
 
 
 @app.command("train-faces")
@@ -248,13 +283,14 @@ def train_faces(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
-    model: Annotated[Optional[Path], typer.Option(help="Reranker path (without suffix) [default: trained in home, else bundled].")] = None,
+    model: ModelOpt = None,
     allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
-    threads: Annotated[int, typer.Option(min=0, max=256, help="torch/FAISS threads per request; requests run in parallel (0: library default, all cores each).")] = 1,
     max_in_flight: Annotated[int, typer.Option(min=1, max=4096, help="POST /link requests processed at once; more get 503 with Retry-After.")] = 16,
-    joint: JointOpt = True,
     face_model: FaceModelOpt = None,
+    joint: JointOpt = None,
+    threads: Annotated[Optional[int], typer.Option(min=0, max=256, show_default=False, help="Torch/FAISS threads per request; requests run in parallel (0: all cores each) [default: the config's, 1].")] = None,
+    settings: SetOpt = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
@@ -267,8 +303,9 @@ def serve(
     from linker.pipeline import Linker
     from linker.server import serve as run_server
 
-    run_server(Linker.load(home, kb, model, face_model=face_model, joint=joint), host=host, port=port, threads=threads or None,
-               allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
+    linker = Linker.load(home, kb, model, face_model=face_model,
+                         overrides=_overrides(settings, joint=joint, threads=threads))
+    run_server(linker, host=host, port=port, allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
                max_in_flight=max_in_flight)
 
 

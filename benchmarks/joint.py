@@ -169,7 +169,7 @@ def _linker(kb_file: Path, face_model: Path | None):
     from indexer.text import load_text_encoder
     from kb.store import KnowledgeBase
     from linker.pipeline import Linker
-    from linker.reranker import Reranker
+    from linker.reranker import load_model
     from linker.visual import VisualLinker
 
     kb = KnowledgeBase(kb_file)
@@ -179,10 +179,10 @@ def _linker(kb_file: Path, face_model: Path | None):
         json.dumps({"entity": qid, "image": str(GALLERY / folder / index_photo)}) + "\n"
         for folder, (qid, _, index_photo, _) in PEOPLE.items() if index_photo))
     report = build_face_index(kb, load_face_encoder(face_model), manifest, kb_dir, progress=False, rebuild=True)
-    linker = Linker(kb, load_text_index(kb, kb_dir), load_text_encoder("hashing"),
-                    Reranker.load(OUT / "models" / "reranker"))
-    linker.visual = VisualLinker.load(kb, kb_dir, face_model=face_model, nil_threshold=linker.nil_threshold)
-    return linker, report
+    reranker, config = load_model(OUT / "models" / "reranker")
+    visual = VisualLinker.load(kb, kb_dir, face_model=face_model, config=config.visual,
+                               nil_threshold=config.nil_threshold)
+    return Linker(kb, load_text_index(kb, kb_dir), load_text_encoder("hashing"), reranker, config, visual), report
 
 
 def _link_probe(linker, rec: dict) -> tuple[MentionRecord, MentionRecord]:
@@ -227,7 +227,7 @@ def evaluate(kb_file: Path, face_model: Path | None) -> dict:
     out: dict = {"face_index": {k: report[k] for k in ("added", "faces_total")},
                  "face_threshold": linker.visual.threshold, "modes": {}}
     for mode in ("naive", "joint"):
-        linker.joint = mode == "joint"
+        linker.config = linker.config.override({"joint": mode == "joint"})
         out["modes"][mode] = _score_mode(linker, docs)
     out["summary"] = {mode: {"text_f1": out["modes"][mode]["all"]["text"]["f1"],
                              "visual_f1": out["modes"][mode]["all"]["visual"]["f1"]} for mode in out["modes"]}

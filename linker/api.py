@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -20,25 +21,21 @@ FORMATS = ("json", "jsonl")
 
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
-              home=None, kb: str = "default", model=None, batch_size: int = 64, joint: bool = True,
-              face_model=None, html: str | os.PathLike | None = None, threads: int = 1,
-              mentions: str = "dict", spacy_model: str | None = None) -> int:
+              html: str | os.PathLike | None = None, home=None, kb: str = "default", model=None,
+              face_model=None, overrides: Mapping[str, object] | None = None) -> int:
     """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None) and,
     if `html` is given, a self-contained HTML view of all documents to that file.
 
-    Faces are linked when the KB has a face index; `joint=False` decides text and faces
-    separately (no OT joint step). Documents without spans get theirs from `mentions`
-    (`dict`, `spacy` with the pipeline `spacy_model`, or `both`). Returns the number of
-    documents linked. JSONL output is streamed batch by batch; `out` and `html` are replaced
-    only when every document linked.
+    The linker is `Linker.load(home, kb, model, face_model, overrides)`: the config saved with
+    the model, with `overrides` (dotted keys: `joint`, `mentions`, `threads`, `batch_size`,
+    `visual.alpha`, ...) applied. Returns the number of documents linked. JSONL output is
+    streamed batch by batch; `out` and `html` are replaced only when every document linked.
     """
     from linker.html import HtmlView
-    from linker.mentions import check_mention_options
     from linker.pipeline import Linker, set_threads
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    check_mention_options(mentions, spacy_model)
     for path, option in ((out, "--out"), (html, "--html")):
         if path is not None:
             check_writable(path, option)
@@ -46,14 +43,13 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     first = next(docs, None)  # validate the input before loading models
     if first is None:
         raise InputError(f"input file {input} holds no documents")
-    set_threads(threads)
-    linker = Linker.load(home, kb, model, face_model=face_model, joint=joint,
-                         mentions=mentions, spacy_model=spacy_model)
+    linker = Linker.load(home, kb, model, face_model=face_model, overrides=overrides)
+    set_threads(linker.config.threads)
     stream = itertools.chain([first], docs)
     records, count = [], 0
     with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
-        while chunk := list(itertools.islice(stream, batch_size)):
-            for linked in linker.process(chunk, batch_size):
+        while chunk := list(itertools.islice(stream, linker.config.batch_size)):
+            for linked in linker.process(chunk):
                 rec = document_record(linked.document, linked.links, linked.warnings)
                 if view is not None:
                     view.add(linked.document, rec)

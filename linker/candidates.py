@@ -29,18 +29,8 @@ from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Entity, TextMention
+from linker.config import CandidateConfig
 from linker.features import name_in_document, without_span, words
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateConfig:
-    pool: int = 500
-    top: int = 30
-    keep_prior: int | None = None
-    keep_context: int = 3
-    dense_k: int = 10
-    fuzzy_k: int = 3
-    fuzzy_cutoff: float = 88.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,7 +166,7 @@ def score_links(rows: Iterable[tuple[str | None, Sequence[str], str | None]]) ->
     return Metrics(tuple(mention_record(gold, ranking, predicted) for gold, ranking, predicted in rows))
 
 
-def evaluate(linker, labelled: Sequence[tuple[Document, Sequence[str | None]]], batch_size: int = 64) -> Metrics:
+def evaluate(linker, labelled: Sequence[tuple[Document, Sequence[str | None]]], batch_size: int | None = None) -> Metrics:
     """Rank and decide the given mentions of labelled documents with `linker` (its `rank_many`)
     and score them against the gold ids, one per mention of each document."""
     records = []
@@ -181,19 +181,20 @@ def evaluate(linker, labelled: Sequence[tuple[Document, Sequence[str | None]]], 
 
 def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = DEFAULT_KB, model=None,
                   out: str | os.PathLike | None = None, records: str | os.PathLike | None = None,
-                  batch_size: int = 64, limit: int | None = None, threads: int = 1) -> dict:
+                  limit: int | None = None, overrides: Mapping[str, object] | None = None) -> dict:
     """`mmel evaluate`: link the gold spans of a labelled JSONL file and score the links.
 
     Returns the summary (`Metrics.to_dict` plus what was evaluated), also written as JSON to
     `out`; `records` gets one JSON line per mention (doc, surface, start, end, gold, predicted,
-    gold_rank).
+    gold_rank). The linker is built as for `mmel link` (`Linker.load` with `overrides`).
     """
     from linker.pipeline import Linker, set_threads
     from linker.train import read_labelled
 
     data = read_labelled(test, limit)  # validates the file before models are loaded
-    set_threads(threads)
-    metrics = evaluate(Linker.load(home, kb, model), data, batch_size)
+    linker = Linker.load(home, kb, model, overrides=overrides)
+    set_threads(linker.config.threads)
+    metrics = evaluate(linker, data)
     summary = {**metrics.to_dict(), "test": str(Path(test).resolve()), "documents": len(data),
                "kb": kb, "model": str(model) if model else "default"}
     if out:

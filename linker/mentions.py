@@ -31,9 +31,9 @@ from kb.normalize import mention_key
 from kb.spans import Span, run_spans, runs, sentence_initial
 from kb.store import KnowledgeBase
 from kb.types import TextMention
+from linker.config import MENTION_SOURCES
 
 DEFAULT_SCORER = Path(__file__).resolve().parent / "data" / "mention_scorer.json"
-MENTION_SOURCES = ("dict", "spacy", "both")
 CACHE_KEYS = 200_000  # KB answers the spotter remembers
 NAMES_PER_KEY = 30  # entity names checked against the rest of a run
 # spaCy labels of things a KB may hold (not dates, times, quantities or numbers).
@@ -349,17 +349,10 @@ def load_spacy(name: str):
         ) from None
 
 
-def check_mention_options(mentions: str, spacy_model: str | None) -> None:
-    """Raise ConfigError for an unknown mention source or a spaCy model without spaCy mentions."""
-    if mentions not in MENTION_SOURCES:
-        raise ConfigError(f"unknown mention source {mentions!r}: choose one of {', '.join(MENTION_SOURCES)}")
-    if mentions == "dict" and spacy_model:
-        raise ConfigError(f"--spacy-model {spacy_model!r} needs --mentions spacy or both (got --mentions dict)")
-
-
 def make_detector(kb: KnowledgeBase, mentions: str = "dict", spacy_model: str | None = None) -> MentionDetector:
     """The mention detector for `mentions` ∈ {dict, spacy, both}."""
-    check_mention_options(mentions, spacy_model)
+    if mentions not in MENTION_SOURCES:
+        raise ConfigError(f"unknown mention source {mentions!r}: choose one of {', '.join(MENTION_SOURCES)}")
     if mentions == "dict":
         return DictionarySpotter(kb)
     ner = SpacyDetector(load_spacy(spacy_model or "en_core_web_sm"))

@@ -7,21 +7,28 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from kb.errors import ConfigError
-from kb.home import DEFAULT_KB, kb_dir, kb_path
+from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
-from linker.candidates import CandidateConfig, CandidateGenerator, MentionCandidates
+from linker.candidates import CandidateGenerator, MentionCandidates
+from linker.config import LinkerConfig, RerankerConfig
 from linker.features import FEATURES, content_words, gender, pair_features, without_span, years
 from linker.mentions import make_detector
-from linker.reranker import Reranker, RerankerConfig
+from linker.reranker import Reranker
+
+if TYPE_CHECKING:
+    from indexer.dense import DenseIndex
+    from indexer.text import TextEncoder
+    from linker.visual import VisualLinker
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +109,15 @@ def set_threads(threads: int) -> None:
     """Torch and FAISS threads for the whole process.
 
     Linking runs many small operations, where intra-op threads mostly spin against each other
-    (and against other processes): one thread is the default for linking and serving.
+    (and against other processes): one thread is the default for linking and serving. 0 leaves
+    the libraries' defaults (all cores).
     """
     import faiss
 
-    if threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
+    if threads < 0:
+        raise ConfigError(f"threads must be >= 0, got {threads}")
+    if threads == 0:
+        return
     torch.set_num_threads(threads)
     faiss.omp_set_num_threads(threads)
 
@@ -139,54 +149,71 @@ def check_compatible(config: RerankerConfig, index, encoder) -> None:
                           f"this linker uses {encoder.model_id!r}: rebuild the index with that model or retrain")
 
 
-class Linker:
-    """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls."""
+def model_path(home: str | os.PathLike | None, model: str | os.PathLike | None) -> Path:
+    """`model`, else the reranker trained in the data home, else the bundled one."""
+    if model is not None:
+        return Path(model)
+    trained = resolve_home(home) / "models" / "reranker"
+    return trained if trained.with_suffix(".json").is_file() else DEFAULT_MODEL
 
-    def __init__(self, kb: KnowledgeBase, index, encoder, reranker: Reranker,
-                 candidates: CandidateConfig | None = None, nil_threshold: float | None = None,
-                 visual=None, joint: bool = True, mentions: str = "dict", spacy_model: str | None = None):
+
+class Linker:
+    """Links the text mentions of documents to a KB. Thread-safe for concurrent `link` calls.
+
+    Built from one `LinkerConfig` (`linker.config`): `Linker.load` reads the one saved with the
+    reranker and applies the caller's overrides; `Linker(...)` takes one (default: the reranker's
+    shape with default settings).
+    """
+
+    def __init__(self, kb: KnowledgeBase, index: DenseIndex, encoder: TextEncoder, reranker: Reranker,
+                 config: LinkerConfig | None = None, visual: VisualLinker | None = None):
+        config = config or LinkerConfig(reranker.config)
+        if config.reranker != reranker.config:
+            raise ConfigError("the linker config was saved for another reranker than the one given")
         check_compatible(reranker.config, index, encoder)
+        self.config = config
         self.kb = kb
         self.index = index
         self.encoder = encoder
         self.reranker = reranker
-        if candidates is None:  # the candidate generation the reranker was trained with
-            candidates = reranker.config.candidates
-        self.generator = CandidateGenerator(kb, index, candidates)
-        self.nil_threshold = reranker.config.nil_threshold if nil_threshold is None else nil_threshold
+        self.generator = CandidateGenerator(kb, index, config.candidates)
         self.visual = visual  # links faces in images; None: text only
-        self.joint = joint  # OT joint disambiguation of text and faces (False: naive pipeline)
-        self.detector = make_detector(kb, mentions, spacy_model)  # for documents without spans
+        self.detector = make_detector(kb, config.mentions, config.spacy_model)  # for documents without spans
+
+    @property
+    def nil_threshold(self) -> float:
+        return self.config.nil_threshold
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
              model: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,
-             index_device: str = "cpu", **kwargs) -> Linker:
-        """Open KB `kb` under the data home with its text index and a trained reranker.
+             overrides: Mapping[str, object] | None = None) -> Linker:
+        """Open KB `kb` under the data home with its text index, a trained reranker and the
+        linker config saved with it (`overrides`: dotted keys, e.g. `{"joint": False,
+        "visual.alpha": 0.3}`, see `LinkerConfig`). Only reads: nothing is built or written.
 
         `model`: reranker path (without suffix); default `<home>/models/reranker` when trained
         there, else the model shipped with the package. When the KB has a face index, faces
         are linked too (`linker.visual`), with the encoder that built it (`face_model`: a
         trained face transformer folder, default `<home>/models/face-transformer`).
-        `index_device`: "cpu" (default) or "gpu" to search a flat/IVF-PQ text index on the GPUs.
         """
         from indexer.dense import load_text_index
         from indexer.static import load_context_encoder
+        from linker.reranker import load_model
 
         store = KnowledgeBase(kb_path(home, kb))
-        if model is None:
-            trained = kb_dir(home, kb).parent.parent / "models" / "reranker"
-            model = trained if trained.with_suffix(".json").is_file() else DEFAULT_MODEL
-        reranker = Reranker.load(model)
-        index = load_text_index(store, kb_dir(home, kb), device=index_device)
-        encoder = load_context_encoder(context_model_id(reranker.config.text_model, index), store, kb_dir(home, kb))
-        linker = cls(store, index, encoder, reranker, **kwargs)
-        if linker.visual is None and (kb_dir(home, kb) / "faces.faiss").is_file():
+        reranker, config = load_model(model_path(home, model))
+        config = config.override(overrides or {})
+        folder = kb_dir(home, kb)
+        index = load_text_index(store, folder, device=config.index_device)
+        encoder = load_context_encoder(context_model_id(reranker.config.text_model, index), store, folder)
+        visual = None
+        if (folder / "faces.faiss").is_file():
             from linker.visual import VisualLinker
 
-            linker.visual = VisualLinker.load(store, kb_dir(home, kb), face_model=face_model, home=home,
-                                              nil_threshold=linker.nil_threshold)
-        return linker
+            visual = VisualLinker.load(store, folder, face_model=face_model, home=home, config=config.visual,
+                                       nil_threshold=config.nil_threshold)
+        return cls(store, index, encoder, reranker, config, visual)
 
     def mentions_of(self, doc: Document) -> tuple[TextMention, ...]:
         return doc.mentions if doc.mentions is not None else tuple(self.detector(doc.text))
@@ -195,18 +222,20 @@ class Linker:
         """Links for the text mentions of one document."""
         return next(iter(self.link_many([doc], batch_size=1)))
 
-    def link_many(self, docs: Iterable[Document], batch_size: int = 64) -> Iterator[list[Link]]:
+    def link_many(self, docs: Iterable[Document], batch_size: int | None = None) -> Iterator[list[Link]]:
         """Links (text, then faces) per document, in input order."""
         for linked in self.process(docs, batch_size):
             yield list(linked.links)
 
-    def process(self, docs: Iterable[Document], batch_size: int = 64) -> Iterator[LinkedDocument]:
+    def process(self, docs: Iterable[Document], batch_size: int | None = None) -> Iterator[LinkedDocument]:
         """Text links, face links and image warnings per document, in input order.
 
-        Documents are processed `batch_size` at a time; faces are linked per document and,
-        unless `joint` is off, text and faces are disambiguated jointly (`linker.visual`).
+        Documents are processed `batch_size` (default: the config's) at a time; faces are linked
+        per document and, unless the config's `joint` is off, text and faces are disambiguated
+        jointly (`linker.visual`).
         """
         batch: list[Document] = []
+        batch_size = batch_size or self.config.batch_size
 
         def flush():
             for doc, ranked in zip(batch, self._rank_batch(batch)):
@@ -214,7 +243,7 @@ class Linker:
                 if self.visual is None or not doc.images:
                     yield LinkedDocument(doc, tuple(text_links))
                     continue
-                text_links, face_links, warnings = self.visual.link(doc, text_links, joint=self.joint)
+                text_links, face_links, warnings = self.visual.link(doc, text_links, joint=self.config.joint)
                 yield LinkedDocument(doc, tuple(text_links) + tuple(face_links), tuple(warnings))
 
         for doc in docs:
@@ -226,11 +255,12 @@ class Linker:
             yield from flush()
 
     def rank_many(
-        self, docs: Iterable[Document], batch_size: int = 64
+        self, docs: Iterable[Document], batch_size: int | None = None
     ) -> Iterator[list[tuple[Link, list[str]]]]:
         """Per document, per mention: the link and the full ranking of entity ids (the reranked
         candidates, then the rest of the top-30 prior pool) for recall@k."""
         batch: list[Document] = []
+        batch_size = batch_size or self.config.batch_size
         for doc in docs:
             batch.append(doc)
             if len(batch) >= batch_size:
@@ -257,6 +287,6 @@ class Linker:
             for c in order
         )
         best = cands[0] if cands else None
-        entity = best.entity if best and best.score >= self.nil_threshold else None
+        entity = best.entity if best and best.score >= self.config.nil_threshold else None
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
         return link, [c.entity for c in cands]

@@ -13,9 +13,8 @@ Weights are saved as safetensors with a JSON config; no pickle.
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+import os
 from pathlib import Path
 
 import torch
@@ -23,21 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from kb.errors import ModelLoadError
-from linker.candidates import CandidateConfig
-
-
-@dataclass(frozen=True)
-class RerankerConfig:
-    n_features: int
-    dim: int
-    hidden: int = 64
-    relations: int = 3
-    rounds: int = 2
-    margin: float = 0.01
-    nil_threshold: float = float("-inf")
-    feature_names: tuple[str, ...] = ()
-    text_model: str = ""  # the context encoder it was trained with
-    candidates: CandidateConfig = CandidateConfig()  # the candidate generation it was trained with
+from linker.config import LinkerConfig, RerankerConfig
 
 
 class Reranker(nn.Module):
@@ -98,26 +83,28 @@ class Reranker(nn.Module):
         viol = viol.masked_fill(~m, 0).scatter(1, g.unsqueeze(1), 0)
         return viol.sum(1).mean()
 
-    def save(self, path: str | Path) -> None:
-        """Write `<path>.safetensors` and `<path>.json`."""
+    def save(self, path: str | os.PathLike, config: LinkerConfig | None = None) -> None:
+        """Write the weights to `<path>.safetensors` and the linker config they go with to
+        `<path>.json` (default: this reranker's, with default candidate and run settings)."""
+        config = config or LinkerConfig(self.config)
+        if config.reranker != self.config:
+            raise ValueError("the linker config describes another reranker than the one saved")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(path.with_suffix(".safetensors")))
-        path.with_suffix(".json").write_text(json.dumps(asdict(self.config), indent=2))
+        config.save(path)
 
-    @classmethod
-    def load(cls, path: str | Path) -> Reranker:
-        path = Path(path)
-        cfg_path, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
-        if not cfg_path.is_file() or not weights.is_file():
-            raise ModelLoadError(f"no reranker at {path} (expected {cfg_path.name} and {weights.name})")
-        try:
-            raw = json.loads(cfg_path.read_text())
-            raw["feature_names"] = tuple(raw.get("feature_names", ()))
-            raw["candidates"] = CandidateConfig(**raw.get("candidates", {}))
-            model = cls(RerankerConfig(**raw))
-            model.load_state_dict(load_file(str(weights)))
-        except (ValueError, TypeError, RuntimeError) as exc:
-            raise ModelLoadError(f"cannot load reranker {path}: {exc}") from None
-        model.eval()
-        return model
+
+def load_model(path: str | os.PathLike) -> tuple[Reranker, LinkerConfig]:
+    """The reranker saved at `path` (without suffix) and the linker config saved with it."""
+    path = Path(path)
+    weights = path.with_suffix(".safetensors")
+    if not weights.is_file() or not path.with_suffix(".json").is_file():
+        raise ModelLoadError(f"no reranker at {path} (expected {path.name}.json and {weights.name})")
+    config = LinkerConfig.load(path)
+    try:
+        model = Reranker(config.reranker)
+        model.load_state_dict(load_file(str(weights)))
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load reranker {path}: {exc}") from None
+    return model.eval(), config

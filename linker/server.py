@@ -216,6 +216,7 @@ def health(linker) -> dict:
             "reranker": {"features": cfg.n_features, "dim": cfg.dim, "text_model": cfg.text_model or None},
             "faces": getattr(linker, "visual", None) is not None,
         },
+        "config": linker.config.to_dict(),
     }
 
 
@@ -301,10 +302,9 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
 
 
 
-def serve(linker, host: str = "127.0.0.1", port: int = 8000, threads: int | None = 1, **kwargs) -> None:
-    """Run the app with uvicorn until interrupted; `threads`: per request (None: library defaults)."""
+def serve(linker, host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
+    """Run the app with uvicorn until interrupted, with the linker config's threads per request."""
     import uvicorn
 
-    if threads is not None:
-        set_threads(threads)
+    set_threads(linker.config.threads)
     uvicorn.run(create_app(linker, **kwargs), host=host, port=port, log_level="info")

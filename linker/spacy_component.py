@@ -9,7 +9,8 @@ installed. For every entity whose label is in `labels` (all entities when `label
 sets `ent.kb_id_` (the entity id, "" for NIL, as spaCy's own `entity_linker` does through the
 tokens' `ent_kb_id_`), `ent._.mmel_score` and `ent._.mmel_candidates` (the top candidates as
 `{"entity", "name", "score", "prior"}` dicts). `nlp.pipe` links `batch_size` documents per call of
-`Linker.link_many`. `to_disk` writes the component's config; `from_disk` reads it back and loads
+`Linker.link_many`; `overrides` changes settings of the linker config saved with the model
+(`{"candidates.dense_k": 5}`, see `mmel config`). `to_disk` writes the component's config; `from_disk` reads it back and loads
 the linker it names.
 """
 from __future__ import annotations
@@ -37,22 +38,25 @@ for _name in ("mmel_score", "mmel_candidates"):
 
 @Language.factory(
     "mmel_linker",
-    default_config={"home": None, "kb": DEFAULT_KB, "model": None, "batch_size": 64, "labels": list(SPACY_LABELS)},
+    default_config={"home": None, "kb": DEFAULT_KB, "model": None, "batch_size": 64, "labels": list(SPACY_LABELS),
+                    "overrides": {}},
 )
 def make_mmel_linker(nlp: Language, name: str, home: str | None, kb: str, model: str | None,
-                     batch_size: int, labels: list[str]) -> MmelLinker:
-    return MmelLinker(name, home=home, kb=kb, model=model, batch_size=batch_size, labels=labels)
+                     batch_size: int, labels: list[str], overrides: dict) -> MmelLinker:
+    return MmelLinker(name, home=home, kb=kb, model=model, batch_size=batch_size, labels=labels, overrides=overrides)
 
 
 class MmelLinker:
     """Links `doc.ents` with an mmel `Linker` loaded from `home`/`kb` (and reranker `model`)."""
 
     def __init__(self, name: str = "mmel_linker", *, home: str | None = None, kb: str = DEFAULT_KB,
-                 model: str | None = None, batch_size: int = 64, labels: Sequence[str] = SPACY_LABELS):
+                 model: str | None = None, batch_size: int = 64, labels: Sequence[str] = SPACY_LABELS,
+                 overrides: dict | None = None):
         if batch_size < 1:
             raise ConfigError(f"mmel_linker batch_size must be >= 1, got {batch_size}")
         self.name = name
-        self.cfg = {"home": home, "kb": kb, "model": model, "batch_size": batch_size, "labels": list(labels)}
+        self.cfg = {"home": home, "kb": kb, "model": model, "batch_size": batch_size, "labels": list(labels),
+                    "overrides": dict(overrides or {})}
         self.linker = _load_linker(self.cfg)
 
     def __call__(self, doc: Doc) -> Doc:
@@ -94,7 +98,7 @@ class MmelLinker:
 def _load_linker(cfg: dict):
     from linker.pipeline import Linker
 
-    return Linker.load(cfg["home"], cfg["kb"], cfg["model"])
+    return Linker.load(cfg["home"], cfg["kb"], cfg["model"], overrides=cfg.get("overrides"))
 
 
 def set_annotations(ents: Sequence[Span], links: Sequence[Link]) -> None:

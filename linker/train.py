@@ -12,7 +12,6 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,13 @@ from tqdm import tqdm
 from kb.errors import InputError
 from kb.store import KnowledgeBase
 from kb.types import Document
-from linker.candidates import CandidateConfig, CandidateGenerator
+from linker.candidates import CandidateGenerator
+from linker.config import CandidateConfig, LinkerConfig, RerankerConfig
 from linker.document import iter_jsonl, parse_document
+from linker.evaluate import Metrics, mention_record
 from linker.features import FEATURES
 from linker.pipeline import featurize
-from linker.reranker import Reranker, RerankerConfig
+from linker.reranker import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tup
 
 
 def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
-    """Featurized chunks with gold candidate positions (-1: gold not among candidates)."""
+    """Featurized chunks with the gold ids and gold candidate positions (-1: gold not among
+    the candidates)."""
     out = []
     for lo in tqdm(range(0, len(data), chunk), desc=desc, disable=not progress, unit=" chunks"):
         part = data[lo : lo + chunk]
@@ -63,25 +65,28 @@ def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
             for i, (qid, mc) in enumerate(zip(qids, doc_cands)):
                 ids = [e.id for e in mc.entities]
                 gold[b, i] = ids.index(qid) if qid in ids else -1
-        out.append((batch, gold))
+        out.append((batch, gold, [qids for _, qids in part]))
     return out
 
 
-def _hits(model, chunks) -> tuple[float, list[tuple[float, bool, float]]]:
-    """Hits@1 over all gold mentions, and per mention (top score, correct, best non-gold score)."""
+def _score(model, chunks) -> tuple[Metrics, list[tuple[float, bool, float]]]:
+    """The dev metrics of the top-scored candidates (no NIL), and per mention (top score,
+    correct, best non-gold score) for NIL calibration."""
     model.eval()
-    rows = []
+    records, rows = [], []
     with torch.inference_mode():
-        for batch, gold in chunks:
+        for batch, gold, qids in chunks:
             s = model(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
             for b, i in batch.mention_mask.nonzero().tolist():
                 g = int(gold[b, i])
-                sc = s[b, i][batch.cand_mask[b, i]]
-                top = int(sc.argmax()) if len(sc) else -1
-                others = [float(x) for c, x in enumerate(sc) if c != g]
-                rows.append((float(sc.max()) if len(sc) else float("-inf"), top == g and g >= 0,
+                sc = s[b, i][batch.cand_mask[b, i]].tolist()
+                order = sorted(range(len(sc)), key=lambda c: -sc[c])
+                ranking = [batch.candidates[b][i].entities[c].id for c in order]
+                records.append(mention_record(qids[b][i], ranking, ranking[0] if ranking else None))
+                others = [x for c, x in enumerate(sc) if c != g]
+                rows.append((sc[order[0]] if sc else float("-inf"), bool(order) and order[0] == g,
                              max(others) if others else float("-inf")))
-    return (sum(r[1] for r in rows) / max(len(rows), 1)), rows
+    return Metrics(tuple(records)), rows
 
 
 def nil_cases(rows, seed: int = 0, nil_rate: float = 0.2) -> list[tuple[float, bool, bool]]:
@@ -126,8 +131,9 @@ def train_reranker(
     candidates: CandidateConfig = CandidateConfig(), limit: int | None = None, progress: bool = True,
 ) -> dict:
     """Train on all `train_paths`, keep the epoch with the best mean dev Hits@1 over the
-    `dev_paths` (each set weighs the same), calibrate NIL on all dev sets together, save to
-    `out`; returns a report with per-dev-set Hits@1 and NIL precision/recall."""
+    `dev_paths` (each set weighs the same), calibrate NIL on all dev sets together, save the
+    weights and their `LinkerConfig` (these `candidates`, the NIL threshold) to `out`; returns a
+    report with per-dev-set Hits@1 and NIL precision/recall."""
     torch.manual_seed(seed)
     started = time.time()
     generator = CandidateGenerator(kb, index, candidates)
@@ -135,7 +141,7 @@ def train_reranker(
     devs = {str(p): _chunks(generator, encoder, read_labelled(p, limit), chunk, progress, f"featurize {Path(p).name}")
             for p in dev_paths}
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
-                         text_model=getattr(encoder, "model_id", ""), candidates=candidates)
+                         text_model=getattr(encoder, "model_id", ""))
     model = Reranker(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)
@@ -147,14 +153,14 @@ def train_reranker(
         rng.shuffle(order)
         total = 0.0
         for k in tqdm(order, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit=" chunks"):
-            batch, gold = train[k]
+            batch, gold, _ = train[k]
             s = model(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
             loss = model.loss(s, gold, batch.cand_mask)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item()
-        per_set = {p: _hits(model, d)[0] for p, d in devs.items()}
+        per_set = {p: _score(model, d)[0].hits_at_1 for p, d in devs.items()}
         dev_hits = sum(per_set.values()) / len(per_set)
         history.append({"epoch": epoch + 1, "loss": total / max(len(train), 1), "dev_hits_at_1": dev_hits,
                         "dev_sets": per_set})
@@ -162,15 +168,13 @@ def train_reranker(
         if dev_hits > best[0]:
             best = (dev_hits, {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
     model.load_state_dict(best[1])
-    rows = {p: _hits(model, d)[1] for p, d in devs.items()}
-    tau = calibrate_nil([r for rs in rows.values() for r in rs], seed)
-    final = Reranker(replace(cfg, nil_threshold=tau))
-    final.load_state_dict(model.state_dict())
-    final.save(out)
+    scored = {p: _score(model, d) for p, d in devs.items()}
+    tau = calibrate_nil([r for _, rs in scored.values() for r in rs], seed)
+    model.save(out, LinkerConfig(cfg, candidates=candidates, nil_threshold=tau))
     return {
         "out": str(out), "best_epoch": best[2], "dev_hits_at_1": best[0], "nil_threshold": tau,
-        "dev_sets": {p: {"hits_at_1": sum(r[1] for r in rs) / max(len(rs), 1), **nil_scores(nil_cases(rs, seed), tau)}
-                     for p, rs in rows.items()},
-        "train_docs": sum(len(b.candidates) for b, _ in train), "seconds": round(time.time() - started, 1),
+        "dev_sets": {p: {"hits_at_1": m.hits_at_1, **nil_scores(nil_cases(rs, seed), tau)}
+                     for p, (m, rs) in scored.items()},
+        "train_docs": sum(len(b.candidates) for b, _, _ in train), "seconds": round(time.time() - started, 1),
         "history": history,
     }

@@ -38,6 +38,7 @@ from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, image_faces, load_
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
+from linker.config import VisualConfig
 from linker.features import shares_name
 from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
 
@@ -69,25 +70,6 @@ def face_posterior(distances: np.ndarray, threshold: float, scale: float) -> tup
 
 
 # -- the visual linker ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class VisualConfig:
-    """Face candidate retrieval, NIL threshold and the joint (OT) step.
-
-    `threshold`: same-person distance (None: the encoder's, dlib 0.6); `scale`: distance
-    temperature :math:`s`; `text_temperature`: :math:`\theta` for reranker scores; `alpha`,
-    `epsilon`, `mass`, `weight`: see `linker.ot.joint_rescore`.
-    """
-
-    k: int = 10
-    threshold: float | None = None
-    scale: float = 0.05
-    text_temperature: float = 1.0
-    alpha: float = 0.5
-    epsilon: float = 0.02
-    mass: float = 1.0
-    weight: float = 0.4
 
 
 @dataclass

@@ -116,6 +116,7 @@ def test_serve_builds_its_linker_with_the_same_options_as_link(monkeypatch, tmp_
     seen = {}
     monkeypatch.setattr(linker.pipeline.Linker, "load", classmethod(lambda cls, *a, **kw: seen.update(kw) or "L"))
     monkeypatch.setattr(linker.server, "serve", lambda lk, **kw: seen.update(served=lk))
-    res = runner.invoke(app, ["serve", "--home", str(tmp_path), "--no-joint", "--face-model", str(tmp_path)])
+    res = runner.invoke(app, ["serve", "--home", str(tmp_path), "--no-joint", "--face-model", str(tmp_path),
+                              "--set", "visual.alpha=0.3"])
     assert res.exit_code == 0, res.output
-    assert seen == {"face_model": tmp_path, "joint": False, "served": "L"}
+    assert seen == {"face_model": tmp_path, "overrides": {"joint": False, "visual.alpha": 0.3}, "served": "L"}

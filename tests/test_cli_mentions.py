@@ -35,8 +35,12 @@ def test_raw_text_is_spotted(home, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--mentions", "ner"], "unknown mention source 'ner': choose one of dict, spacy, both"),
-    (["--spacy-model", "en_core_web_sm"], "--spacy-model 'en_core_web_sm' needs --mentions spacy or both"),
+    (["--mentions", "ner"], "unknown mention source 'ner' (mentions): choose one of dict, spacy, both"),
+    (["--spacy-model", "en_core_web_sm"], "spacy model 'en_core_web_sm' needs mentions spacy or both"),
+    (["--set", "visual.alpha=2"], "visual.alpha must be between 0 and 1, got 2"),
+    (["--set", "candidates.dense=5"], "unknown setting 'candidates.dense': valid are candidates.pool,"),
+    (["--set", "reranker.dim=5"], "cannot override 'reranker.dim': the reranker's settings are fixed"),
+    (["--set", "joint=maybe"], "joint must be bool, got 'maybe'"),
 ])
 def test_bad_mention_options_are_one_line(home, tmp_path, monkeypatch, capsys, args, message):
     doc = tmp_path / "raw.json"

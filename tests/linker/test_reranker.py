@@ -1,6 +1,6 @@
 import torch
 
-from linker.reranker import Reranker, RerankerConfig
+from linker.reranker import Reranker, RerankerConfig, load_model
 from linker.train import calibrate_nil
 
 
@@ -43,7 +43,8 @@ def test_overfits_tiny_set_and_survives_save_load(tmp_path):
     assert (scores.argmax(-1)[valid] == gold[valid]).float().mean() == 1.0
     assert scores[0, 0, -1] < -1e30  # padding never wins
     model.save(tmp_path / "rr")
-    again = Reranker.load(tmp_path / "rr")
+    again, config = load_model(tmp_path / "rr")
+    assert config.reranker == model.config
     with torch.no_grad():
         assert torch.equal(again(feats, cands, ctx, cmask, mmask), scores)
 

@@ -212,5 +212,5 @@ def test_set_threads_validates():
     from kb.errors import ConfigError
     from linker.server import set_threads
 
-    with pytest.raises(ConfigError, match="got 0"):
-        set_threads(0)
+    with pytest.raises(ConfigError, match="got -1"):
+        set_threads(-1)

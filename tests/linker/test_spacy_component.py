@@ -19,16 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def home(tmp_path_factory):
     """A data home with the tiny KB, its hashing text index, an untrained reranker, and a copy of
     it whose NIL threshold rejects everything (`models/all-nil`)."""
-    from dataclasses import replace
-
-    from linker.reranker import Reranker
+    from linker.config import LinkerConfig
 
     home = tmp_path_factory.mktemp("home")
     reranker = build_tiny_linker(home).reranker
     reranker.save(home / "models" / "reranker")
-    all_nil = Reranker(replace(reranker.config, nil_threshold=float("inf")))
-    all_nil.load_state_dict(reranker.state_dict())
-    all_nil.save(home / "models" / "all-nil")
+    reranker.save(home / "models" / "all-nil", LinkerConfig(reranker.config, nil_threshold=float("inf")))
     return home
 
 

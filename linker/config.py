@@ -1,0 +1,258 @@
+"""The linker's configuration: one frozen dataclass per component and `LinkerConfig` over them.
+
+A trained model is two files: `<path>.safetensors` (the reranker's weights) and `<path>.json`,
+the `LinkerConfig` it was trained and calibrated with (candidate generation, NIL threshold) plus
+the run settings every front starts from (visual/OT, joint step, mention detection, threads,
+batch size, index device). `mmel link`, `mmel serve`, `mmel evaluate`, the Python API
+(`Linker.load`), the spaCy component, training and the benchmarks all build a linker from this one
+object; a user changes it with dotted overrides (`--set visual.alpha=0.3`,
+`Linker.load(..., overrides={"visual.alpha": 0.3})`), which are checked like the file itself.
+Loading checks every key and type, and `linker.pipeline.check_compatible` checks the reranker's
+feature names, dimension and context model against the index and encoder: a mismatch is a
+`ConfigError`, never a silent difference (spaCy's `default_config` + `from_disk`, ReFinED's
+`model_components/config.py`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from kb.errors import ConfigError, ModelLoadError
+from kb.files import atomic_path
+
+MENTION_SOURCES = ("dict", "spacy", "both")
+INDEX_DEVICES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateConfig:
+    """Candidate generation (`linker.candidates`): `pool` entities read by prior per key, the
+    first `top` kept as the ranked list; of those `keep_prior` by prior + `keep_context` by
+    context (None: all); `dense_k` nearest entities by context; `fuzzy_k` fuzzy keys at
+    `fuzzy_cutoff` for unknown surfaces."""
+
+    pool: int = 500
+    top: int = 30
+    keep_prior: int | None = None
+    keep_context: int = 3
+    dense_k: int = 10
+    fuzzy_k: int = 3
+    fuzzy_cutoff: float = 88.0
+
+
+@dataclass(frozen=True, slots=True)
+class RerankerConfig:
+    """The reranker's shape and what it was trained on (fixed by its weights)."""
+
+    n_features: int
+    dim: int
+    hidden: int = 64
+    relations: int = 3
+    rounds: int = 2
+    margin: float = 0.01
+    feature_names: tuple[str, ...] = ()
+    text_model: str = ""  # the context encoder it was trained with
+
+
+@dataclass(frozen=True, slots=True)
+class VisualConfig:
+    r"""Face candidate retrieval, NIL threshold and the joint (OT) step (`linker.visual`).
+
+    `k`: face candidates per face; `threshold`: same-person distance (None: the encoder's, dlib
+    0.6); `scale`: distance temperature :math:`s`; `text_temperature`: :math:`\theta` for reranker
+    scores; `alpha`, `epsilon`, `mass`, `weight`: see `linker.ot.joint_rescore`.
+    """
+
+    k: int = 10
+    threshold: float | None = None
+    scale: float = 0.05
+    text_temperature: float = 1.0
+    alpha: float = 0.5
+    epsilon: float = 0.02
+    mass: float = 1.0
+    weight: float = 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class LinkerConfig:
+    """Everything that decides how a linker links. `reranker` is fixed by the weights;
+    `candidates` and `nil_threshold` come from training; the rest are run settings.
+
+    `joint`: decide text and faces jointly (OT) when a document has images; `mentions`: how
+    documents without spans get them (dict, spacy or both), `spacy_model` for spacy/both;
+    `threads`: torch/FAISS threads (0: the libraries' default); `batch_size`: documents per
+    batch; `index_device`: where the text index is searched (cpu or gpu).
+    """
+
+    reranker: RerankerConfig
+    candidates: CandidateConfig = CandidateConfig()
+    nil_threshold: float = float("-inf")
+    visual: VisualConfig = VisualConfig()
+    joint: bool = True
+    mentions: str = "dict"
+    spacy_model: str | None = None
+    threads: int = 1
+    batch_size: int = 64
+    index_device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping) -> LinkerConfig:
+        """The config in `raw` (as `to_dict` writes it); unknown keys and wrong types raise
+        ConfigError naming the key. A file of the earlier layout (the reranker's settings with
+        `nil_threshold` and `candidates` beside them) is read too."""
+        if isinstance(raw, Mapping) and "reranker" not in raw and "n_features" in raw:
+            raw = dict(raw)
+            top = {k: raw.pop(k) for k in ("nil_threshold", "candidates") if k in raw}
+            raw = {"reranker": raw, **top}
+        return _build(cls, raw, "")
+
+    def override(self, overrides: Mapping[str, object]) -> LinkerConfig:
+        """A copy with dotted keys replaced: `{"visual.alpha": 0.3, "joint": False}`.
+        The reranker's settings are fixed by its weights and cannot be overridden."""
+        raw = self.to_dict()
+        for key, value in overrides.items():
+            *parents, leaf = key.split(".")
+            if parents[:1] == ["reranker"] or key == "reranker":
+                raise ConfigError(f"cannot override {key!r}: the reranker's settings are fixed by its weights")
+            node = raw
+            for i, part in enumerate(parents):
+                node = node.get(part) if isinstance(node, dict) else None
+                if not isinstance(node, dict):
+                    raise ConfigError(f"unknown setting {'.'.join(parents[: i + 1])!r}: {_valid(raw)}")
+            if leaf not in node or isinstance(node[leaf], dict):
+                raise ConfigError(f"unknown setting {key!r}: {_valid(raw)}")
+            node[leaf] = value
+        return _build(type(self), raw, "")
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write `<path>.json` atomically."""
+        out = Path(path).with_suffix(".json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            Path(tmp).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LinkerConfig:
+        """Read `<path>.json` (ModelLoadError when missing or not JSON, ConfigError when invalid)."""
+        file = Path(path).with_suffix(".json")
+        if not file.is_file():
+            raise ModelLoadError(f"no linker config at {file}")
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeError) as exc:
+            raise ModelLoadError(f"cannot read linker config {file}: {exc}") from None
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, object]:
+    """`["visual.alpha=0.3", "spacy_model=en_core_web_sm"]` → `{"visual.alpha": 0.3, ...}`:
+    each value is read as JSON (numbers, true/false, null) or else taken as a string."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad setting {pair!r}: use KEY=VALUE, e.g. visual.alpha=0.3")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+#: (dotted key, lowest, highest) for the numeric settings; None: unbounded.
+RANGES = (
+    ("candidates.pool", 1, None), ("candidates.top", 1, None), ("candidates.keep_prior", 0, None),
+    ("candidates.keep_context", 0, None), ("candidates.dense_k", 0, 1024), ("candidates.fuzzy_k", 0, None),
+    ("candidates.fuzzy_cutoff", 0, 100), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
+    ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
+    ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),
+    ("threads", 0, 1024), ("batch_size", 1, 65536),
+)
+CHOICES = (("mentions", "mention source", MENTION_SOURCES), ("index_device", "index device", INDEX_DEVICES))
+
+
+def _get(config, key: str):
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _check_ranges(config: LinkerConfig) -> None:
+    for key, lo, hi in RANGES:
+        value = _get(config, key)
+        if value is None:
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi) or value != value:
+            bounds = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+            raise ConfigError(f"{key} must be {bounds}, got {value!r}")
+    for key, what, choices in CHOICES:
+        if _get(config, key) not in choices:
+            raise ConfigError(f"unknown {what} {_get(config, key)!r} ({key}): choose one of {', '.join(choices)}")
+    if config.mentions == "dict" and config.spacy_model:
+        raise ConfigError(f"spacy model {config.spacy_model!r} needs mentions spacy or both (got dict)")
+
+
+def _valid(raw: dict) -> str:
+    """"valid are a, b.c, ...": the dotted keys a user may set (not the reranker's)."""
+    def keys(node: dict, prefix: str) -> list[str]:
+        return [k for key, value in node.items() if key != "reranker"
+                for k in (keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key])]
+
+    return "valid are " + ", ".join(keys(raw, ""))
+
+
+def _build(cls, raw, where: str):
+    """An instance of dataclass `cls` from a JSON-like mapping, with every value type-checked."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where.rstrip('.') or 'the config'} must be an object, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown setting {where + unknown[0]!r}: valid are {', '.join(where + n for n in names)}")
+    missing = [f.name for f in fields(cls) if f.name not in raw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing setting {where + missing[0]!r}")
+    return cls(**{k: _value(hints[k], v, where + k) for k, v in raw.items()})
+
+
+def _value(hint, value, key: str):
+    """`value` as type `hint` (a dataclass, bool, int, float, str, tuple[str, ...] or X | None)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    kind = next(o for o in options if o is not type(None))
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, key + ".")
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    if typing.get_origin(kind) is tuple and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    name = getattr(kind, "__name__", str(kind)) + (" or null" if type(None) in options else "")
+    raise ConfigError(f"{key} must be {name}, got {value!r}")
+
