@@ -383,7 +383,7 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int | None, pr
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
         from indexer.static import build_context_encoder  # fast context encoder now, not at link time
 
-        build_context_encoder(kb, encoder, kb_dir, progress=progress)
+        build_context_encoder(kb, encoder, kb_dir)
     return index.manifest
 
 
