@@ -26,6 +26,7 @@ _PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marques
 _HONORIFIC = re.compile(r"^(?:Sir|Dame|Lord|Lady|Saint|St\.|King|Queen|Prince|Princess|Emperor|Empress|Pope|Grand Duchess|Grand Duke|Duchess|Duke|Archduke|Archduchess|Count|Countess)\s+", re.I)
 _REGNAL = re.compile(r"^(.+?\s[IVXL]+|[^,]+?)(?:,\s*[^,]+|\s+of\s+.+)$")
 _TERRITORY = re.compile(r"\sof\s+(.+)$")
+_NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count von Bülow" → "Bülow"
 
 
 def base_name(name: str) -> str:
@@ -55,15 +56,17 @@ def surname(name: str) -> str | None:
 
 
 def territories(name: str) -> list[str]:
-    """The place a noble or regnal name is "of", and its parts:
-    `"Moritz, Landgrave of Hesse-Kassel"` → `["Hesse-Kassel", "Hesse", "Kassel"]`,
-    `"Emma of Waldeck and Pyrmont"` → `["Waldeck and Pyrmont", "Waldeck", "Pyrmont"]`."""
-    m = _TERRITORY.search(name)
-    if not m:
-        return []
-    place = m.group(1).strip()
-    parts = [p.strip() for p in re.split(r"\s+and\s+|-", place)]
-    return list(dict.fromkeys([place, *(p for p in parts if p[:1].isupper())]))
+    """The places a noble or regnal name is "of" (in each of its comma-separated parts), and
+    their parts: `"Moritz, Landgrave of Hesse-Kassel"` → `["Hesse-Kassel", "Hesse", "Kassel"]`,
+    `"Emma of Waldeck and Pyrmont"` → `["Waldeck and Pyrmont", "Waldeck", "Pyrmont"]`,
+    `"Margaret of Bavaria, Marchioness of Mantua"` → `["Bavaria", "Mantua"]`."""
+    out: list[str] = []
+    for segment in name.split(","):
+        m = _TERRITORY.search(" " + segment.strip())
+        if m:
+            place = m.group(1).strip()
+            out += [place, *(p.strip() for p in re.split(r"\s+and\s+|-", place) if p.strip()[:1].isupper())]
+    return list(dict.fromkeys(out))
 
 
 def derive(name: str) -> list[tuple[str, float]]:
@@ -79,7 +82,9 @@ def derive(name: str) -> list[tuple[str, float]]:
     add(base, BASE)
     peer = _PEERAGE.search(base)
     if peer:  # "Edward Wood, 1st Earl of Halifax" → "Halifax", "Lord Halifax", "Earl of Halifax"
-        place = peer.group(2).strip()
+        place = _NOBLE_PARTICLE.sub("", peer.group(2).strip())
+        for part in territories(place):  # "Count Palatine of Neuburg" → "Neuburg"
+            add(part, TERRITORY)
         if place:
             rank = peer.group(1).title()
             add(place, TITLE_PLACE)

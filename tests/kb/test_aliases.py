@@ -14,4 +14,12 @@ def test_territories_split_compound_places():
     assert territories("Moritz, Landgrave of Hesse-Kassel") == ["Hesse-Kassel", "Hesse", "Kassel"]
     assert territories("Emma of Waldeck and Pyrmont") == ["Waldeck and Pyrmont", "Waldeck", "Pyrmont"]
     assert territories("Gerald Ford") == []
+    assert territories("Margaret of Bavaria, Marchioness of Mantua") == ["Bavaria", "Mantua"]  # each part
+
+
+def test_noble_titles_give_the_place_without_the_particle():
+    """How captions cut a noble name: the place of "Count von X" / "Count Palatine of X"."""
+    assert dict(derive("Hans, Count von Bülow"))["Bülow"] > 0
+    assert "von Bülow" not in dict(derive("Hans, Count von Bülow"))
+    assert dict(derive("Wolfgang William, Count Palatine of Neuburg"))["Neuburg"] == TERRITORY
     assert dict(derive("Emma of Waldeck and Pyrmont"))["Pyrmont"] == TERRITORY
