@@ -1,6 +1,6 @@
 """Cross-data benchmark: does text linking hold up on data it was not tuned on?
 
-    python benchmarks/cross.py [--rows wikimel,richpedia,both] [--epochs 8] [--bundle]
+    python benchmarks/cross.py [--rows wikimel,richpedia,both] [--epochs 8] [--bundle] [--reuse-models]
 
 Trains one reranker per row against the merged KB (`make_data.py`: WikiMEL ∪ Richpedia by qid):
 on WikiMEL train (dev: WikiMEL dev), on the Richpedia train part (dev: the Richpedia dev part,
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bundle", action="store_true", help="ship the 'both' model as the package default")
+    ap.add_argument("--reuse-models", action="store_true",
+                    help="evaluate the models trained by the last run (and keep its training report) instead of training")
     ap.add_argument("--reuse-baselines", action="store_true",
                     help="take the baselines (they do not depend on the models) from the last cross.json")
     args = ap.parse_args(argv)
@@ -81,8 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     result = {"benchmark": "cross", **machine(), "rows": {}, "baselines": {}, "training": {}}
     rows = args.rows.split(",")
     last = results_dir() / "cross.json"
-    earlier = json.loads(last.read_text())["baselines"] if args.reuse_baselines and last.is_file() else {}
+    previous = json.loads(last.read_text()) if last.is_file() else {}
+    earlier = previous.get("baselines", {}) if args.reuse_baselines else {}
     for row in rows:
+        if args.reuse_models and row in previous.get("training", {}):
+            result["training"][row] = previous["training"][row]
+            continue
         result["training"][row] = train_row(row, sets, kbs["merged"], args.epochs, args.limit)
         logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
     for test_set, spec in sets.items():

@@ -19,18 +19,48 @@ For one mention with key `m` and context embedding `c` in a document with words 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from kb import aliases as alias_fn
 from kb.normalize import mention_key
-from kb.store import KnowledgeBase
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
 from linker.features import name_in_document, without_span, words
+
+
+class CandidateKB(Protocol):
+    """What candidate generation reads from a KB (`kb.store.KnowledgeBase` is one)."""
+
+    def prior_candidates(self, key: str, k: int) -> list[tuple[int, float]]:
+        """The top `k` `(entity idx, p(e|m))` for a mention key, most probable first."""
+
+    def mention_stats(self, key: str) -> tuple[float, int] | None:
+        """`(anchor count, number of entities)` for a mention key, None if unknown."""
+
+    def iter_mentions(self) -> Iterator[tuple[str, float, int]]:
+        """Every `(mention key, anchor count, number of entities)`."""
+
+    def by_idx(self, idxs: Iterable[int]) -> list[Entity]:
+        """Entities by dense index, in the order given."""
+
+
+class VectorIndex(Protocol):
+    """What candidate generation reads from a text index (`indexer.dense.DenseIndex` is one):
+    entity `idx` is row `idx`, vectors are unit length."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`(scores, ids)` of the `k` nearest rows of each query (id -1: none)."""
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of rows `ids`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +99,7 @@ def document_words(text: str, mention: TextMention) -> frozenset[str]:
     return frozenset(words(without_span(text, mention.start, mention.end)))
 
 
-def fuzzy_table(kb: KnowledgeBase) -> dict[str, list[str]]:
+def fuzzy_table(kb: CandidateKB) -> dict[str, list[str]]:
     """Every mention key of `kb`, grouped by first character (the fuzzy matcher's choices)."""
     table: dict[str, list[str]] = {}
     for k, _, _ in kb.iter_mentions():
@@ -84,7 +114,7 @@ class CandidateGenerator:
     safe to share between threads.
     """
 
-    def __init__(self, kb: KnowledgeBase, index, config: CandidateConfig = CandidateConfig()):
+    def __init__(self, kb: CandidateKB, index: VectorIndex, config: CandidateConfig = CandidateConfig()):
         self.kb = kb
         self.index = index
         self.config = config

@@ -1,3 +1,4 @@
+import numpy as np
 
 from kb.types import Document, TextMention
 from linker.candidates import CandidateConfig, CandidateGenerator, _is_part
@@ -98,3 +99,63 @@ def test_long_form_of_a_name_keeps_the_variants_prior(tiny_linker):
     [[mc]] = _gen(tiny_linker, dense_k=0).generate([text], [[m]], tiny_linker.encoder.encode([text]))
     ids = _ids(tiny_linker, mc)
     assert ids[0] == "Q567" and mc.priors[0] > 0 and "fuzzy" in mc.sources[0]
+
+
+class MemoryKB:
+    """A `CandidateKB` in a few dicts: entity rows, and p(e|m) per mention key."""
+
+    def __init__(self, entities, priors):
+        from kb.types import Entity
+
+        self.entities = [Entity(id=q, name=n, description=d) for q, n, d in entities]
+        self.priors = priors  # key -> [(idx, p)], most probable first
+
+    def prior_candidates(self, key, k):
+        return self.priors.get(key, [])[:k]
+
+    def mention_stats(self, key):
+        return (1.0, len(self.priors[key])) if key in self.priors else None
+
+    def iter_mentions(self):
+        return ((k, 1.0, len(v)) for k, v in self.priors.items())
+
+    def by_idx(self, idxs):
+        return [self.entities[i] for i in idxs]
+
+
+class MemoryIndex:
+    """A `VectorIndex` over a numpy matrix (exact inner-product search)."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.dim = vectors.shape[1]
+
+    def search(self, queries, k):
+        scores = queries @ self.vectors.T
+        ids = np.argsort(-scores, axis=1)[:, :k]
+        return np.take_along_axis(scores, ids, 1), ids
+
+    def reconstruct(self, ids):
+        return self.vectors[ids]
+
+
+def test_generation_runs_on_in_memory_kb_and_index():
+    """The document's own words beat the prior ("Clinton" after "Hillary Clinton"), the nearest
+    entity by context joins the pool, and an unknown long name falls back to its first + last."""
+    kb = MemoryKB(
+        [("Q1", "Bill Clinton", "president"), ("Q2", "Hillary Clinton", "secretary of state"),
+         ("Q3", "Moon", "satellite"), ("Q4", "Gerald Ford", "president")],
+        {"clinton": [(0, 0.8), (1, 0.2)], "hillary clinton": [(1, 1.0)], "gerald ford": [(3, 1.0)]},
+    )
+    index = MemoryIndex(np.eye(4, dtype=np.float32) + 0.01)
+    gen = CandidateGenerator(kb, index, CandidateConfig(dense_k=1))
+    text = "Hillary Clinton spoke. Clinton then left. Gerald Rudolph Ford waved."
+    mentions = [TextMention(0, 15, "Hillary Clinton"), TextMention(23, 30, "Clinton"),
+                TextMention(42, 61, "Gerald Rudolph Ford")]
+    assert [text[m.start : m.end] for m in mentions] == [m.surface for m in mentions]
+    contexts = np.asarray([[0, 0, 1, 0]] * 3, np.float32)  # every context is nearest to the Moon
+    _, short, long_name = gen.generate([text], [mentions], contexts)[0]
+    assert [e.name for e in short.entities][:2] == ["Hillary Clinton", "Bill Clinton"]  # pool order: evidence
+    assert short.in_document[0] == 1.0 and short.in_document[1] == 0.0
+    assert "Moon" in [e.name for e in short.entities] and "dense" in short.sources[-1]
+    assert long_name.entities[0].name == "Gerald Ford" and long_name.priors[0] == 1.0
