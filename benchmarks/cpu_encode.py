@@ -129,7 +129,14 @@ def main(argv=None):
     res["link_wikimel_dev"]["hits_at_1_change"] = round(
         res["link_wikimel_dev"]["int8"]["hits_at_1"] - res["link_wikimel_dev"]["fp32"]["hits_at_1"], 4)
     res["load_average_at_end"] = os.getloadavg()
-    write_json(results_dir() / "cpu_encode.json", res)
+    path = results_dir() / "cpu_encode.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if "link_wikimel_dev" in old:  # the previous run, for comparison across revisions
+        res["earlier"] = [*old.get("earlier", [])[-3:], {
+            "git_revision": old["machine"]["git_revision"], "date": old["machine"]["date"],
+            "load_average_before_index": old["load_average_before_index"], "int8": old["int8"],
+            "hits_at_1": old["link_wikimel_dev"]["int8"]["hits_at_1"]}]
+    write_json(path, res)
     print(json.dumps(res, indent=2))
 
 

@@ -268,6 +268,11 @@ def section_cpu_encode(items: dict[str, dict]) -> list[str]:
              f"{_f(link['fp32']['recall_at_30'], 4)} / {_f(link['fp32']['micro_f1'], 4)} "
              f"(change {link['hits_at_1_change'] * 100:+.2f} points)"],
         ])
+        for e in r.get("earlier", []):
+            lines += ["", f"Earlier run, revision `{e['git_revision'][:10]}` ({e['date']}, load average "
+                      f"{_f(e['load_average_before_index'][0], 1)} before): encoding {e['int8']['encode_s']} s = "
+                      f"{e['int8']['entities_per_s']} entities/s, whole command {e['int8']['wall_s']} s, "
+                      f"Hits@1 {_f(e['hits_at_1'], 4)}."]
     return lines
 
 
