@@ -210,7 +210,7 @@ def section_scale(items: dict[str, dict]) -> list[str]:
                       f"entities/s ({t['entities_per_cpu_s']} per CPU-second)."]
         if "end_to_end" in r:
             e = r["end_to_end"]
-            rev = str(e.get("machine", {}).get("git_revision", "?"))[:10]
+            rev = provenance(e)[0]
             lines += ["", f"End to end at {e['entities']:,} synthetic entities (`scale.py --e2e`, revision `{rev}`, "
                       f"{e.get('machine', {}).get('date', '?')}), measured:", "", *e2e_table(e)]
     return lines
@@ -313,7 +313,7 @@ def scale_note(results: dict[str, dict]) -> list[str]:
     scale = next((r for s, r in results.items() if kind(s, r) == "scale"), None)
     e2e = (scale or {}).get("end_to_end")
     if e2e:
-        rev = str(e2e.get("machine", {}).get("git_revision", "?"))[:10]
+        rev = provenance(e2e)[0]
         lines += [f"**Measured end to end at {e2e['entities']:,} synthetic entities** on this CPU machine "
                   f"(`python benchmarks/scale.py --e2e {e2e['entities']}`, revision `{rev}`): KB build, entity "
                   "encoding, index build, linking a synthetic test set. Nothing in this table is extrapolated.",
