@@ -120,6 +120,8 @@ def kb_index(
     batch_size: Annotated[Optional[int], typer.Option(min=1, max=16384, help="Texts per encoder batch [default: 64 on CPU, 1024 on CUDA].")] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when visible, else CPU), cpu, cuda or cuda:N.")] = "auto",
     quantize: Annotated[Optional[str], typer.Option(help="int8: ONNX Runtime int8 on CPU (pip install 'mmel[onnx]'), ~1.6x faster, vectors differ slightly from float32 (cosine ~0.99).")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Encode in a Ray Data pipeline: blocks of entities, one encoder actor per GPU (else per 2 cores), shards merged into one index (pip install 'mmel[ray]').")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(help="With --ray: the Ray cluster to join (e.g. auto or ray://head:10001; the KB folder must be on storage every node sees) [default: a local Ray in this process].")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -130,9 +132,17 @@ def kb_index(
     from kb.store import KnowledgeBase
 
     store = KnowledgeBase(kb_path(home, kb))
+    cache_dir = resolve_home(home) / "models" if quantize else None
+    if ray or ray_address:
+        from indexer.ray_index import build_text_index_ray
+
+        _print_json(build_text_index_ray(
+            store, text_model, kb_path(home, kb).parent, address=ray_address, kind=index_type, progress=progress,
+            encoder_options={"device": device, "quantize": quantize, "cache_dir": cache_dir, "batch_size": batch_size},
+        ))
+        return
     _print_json(build_text_index(
-        store, load_text_encoder(text_model, device=device, quantize=quantize,
-                                 cache_dir=resolve_home(home) / "models" if quantize else None),
+        store, load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
         kb_path(home, kb).parent,
         kind=index_type, batch_size=batch_size, progress=progress,
     ))

@@ -208,6 +208,71 @@ def section_scale(items: dict[str, dict]) -> list[str]:
             lines += ["", f"Text encoding ({t['model']}, {t.get('torch_threads', '?')} torch threads, {t['entities']} "
                       f"synthetic `name: description`, {t['mean_chars']} chars on average): {t['entities_per_s']} "
                       f"entities/s ({t['entities_per_cpu_s']} per CPU-second)."]
+        if "end_to_end" in r:
+            e = r["end_to_end"]
+            rev = provenance(e)[0]
+            lines += ["", f"End to end at {e['entities']:,} synthetic entities (`scale.py --e2e`, revision `{rev}`, "
+                      f"{e.get('machine', {}).get('date', '?')}), measured:", "", *e2e_table(e)]
+    return lines
+
+
+def e2e_table(e: dict) -> list[str]:
+    """The measured stages of `scale.py --e2e`: wall, CPU, peak RSS, size and rate per stage."""
+    st = e["stages"]
+    b, enc, ix, ln = st["kb_build"], st["encode"], st["index"], st["link"]
+    loads = [p["load_average"][0] for p in enc["pieces"]]
+    return table(["stage", "wall s", "CPU s", "peak RSS MB", "on disk", "rate / result", "load avg (1 min)"], [
+        ["KB build (`mmel kb build --entities`)", b["wall_s"], b["cpu_s"], b["peak_rss_mb"], f"{b['sqlite_mb']} MB SQLite",
+         f"{e['entities'] / b['wall_s']:,.0f} entities/s", _f(b["load_average"][0], 1)],
+        [f"entity encoding, {enc['path']}, {len(enc['pieces'])} pieces", enc["wall_s"], enc["cpu_s"], enc["peak_rss_mb"],
+         "–", f"**{enc['entities_per_s']} entities/s** ({enc['entities_per_cpu_s']} per CPU-s of encoding)",
+         f"{_f(min(loads), 1)}–{_f(max(loads), 1)}"],
+        [f"index build (`{ix['kind']}`, chosen by `auto`) + context encoder", ix["wall_s"], ix["cpu_s"], ix["peak_rss_mb"],
+         f"{ix['index_mb']} MB index ({ix['bytes_per_entity']} B/entity) + {ix['context_encoder_mb']} MB context",
+         f"index {ix['index_build_s']} s, context distillation {ix['context_distil_s']} s", _f(ix["load_average"][0], 1)],
+        [f"linking {ln['documents']:,} synthetic captions (1 thread, batches of 64)", ln["wall_s"], ln["cpu_s"],
+         ln["peak_rss_mb"], "–", f"{ln['mentions_per_s']} mentions/s, Hits@1 {_f(ln['hits_at_1'])}, "
+         f"recall@30 {_f(ln['recall_at_30'])} (load {ln['load_s']} s)", _f(ln["load_average"][0], 1)],
+    ]) + ["", f"KB build + encoding + index: **{e['total_wall_s'] / 60:.1f} min** wall; the KB folder holds "
+          f"{e['disk_mb']} MB."]
+
+
+def section_cpu_encode(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for r in items.values():
+        q, d = r.get("cosine", {}), r.get("dev_mentions", {})
+        if "link_wikimel_dev" not in r:  # the first version: encode rate and vector quality only
+            i = r.get("int8", {})
+            lines += [f"ONNX Runtime int8, {r.get('threads', '?')} threads: {i.get('entities_per_s')} entities/s "
+                      f"({i.get('entities_per_cpu_s')} per CPU-second) on {i.get('entities')} WikiMEL entities; "
+                      f"cosine to float32 {q.get('mean')} (min {q.get('min')})."]
+            continue
+        i, link = r["int8"], r["link_wikimel_dev"]
+        lines += [f"`{r.get('command')}` on WikiMEL's {i['entities']:,} entities (load average "
+                  f"{_f(r['load_average_before_index'][0], 1)} before, {_f(r['load_average_after_index'][0], 1)} after; "
+                  f"{r['machine'].get('cpu_count')} cores; the int8 graph is exported once, "
+                  f"{r.get('int8_prepare_seconds')} s, not counted):", ""]
+        lines += table(["stage", "measured"], [
+            ["whole command (load, encode, index, context distillation)",
+             f"{i['wall_s']} s wall, {i['cpu_s']} CPU s, peak RSS {i['peak_rss_mb']} MB"],
+            ["entity encoding", f"{i['encode_s']} s: **{i['entities_per_s']} entities/s** "
+                                f"({i['entities_per_cpu_s']} entities per CPU-second of the whole command)"],
+            [f"index build (`{i['index_kind']}`)", f"{i['index_build_s']} s"],
+            ["int8 vs float32 vectors", f"cosine mean {q.get('mean')}, 1st percentile {q.get('p01')}, min {q.get('min')}"],
+            [f"WikiMEL dev mentions ({d.get('mentions')}): nearest 30 entities by surface",
+             f"overlap {d.get('top30_overlap')}, same top 1 {d.get('top1_same')}, gold in top 30 "
+             f"{d.get('gold_in_top30_int8')} (float32 {d.get('gold_in_top30_fp32')})"],
+            ["linking WikiMEL dev (gold spans, default reranker): Hits@1 / recall@30 / micro-F1",
+             f"int8 index **{_f(link['int8']['hits_at_1'], 4)}** / {_f(link['int8']['recall_at_30'], 4)} / "
+             f"{_f(link['int8']['micro_f1'], 4)}; float32 index {_f(link['fp32']['hits_at_1'], 4)} / "
+             f"{_f(link['fp32']['recall_at_30'], 4)} / {_f(link['fp32']['micro_f1'], 4)} "
+             f"(change {link['hits_at_1_change'] * 100:+.2f} points)"],
+        ])
+        for e in r.get("earlier", []):
+            lines += ["", f"Earlier run, revision `{e['git_revision'][:10]}` ({e['date']}, load average "
+                      f"{_f(e['load_average_before_index'][0], 1)} before): encoding {e['int8']['encode_s']} s = "
+                      f"{e['int8']['entities_per_s']} entities/s, whole command {e['int8']['wall_s']} s, "
+                      f"Hits@1 {_f(e['hits_at_1'], 4)}."]
     return lines
 
 
@@ -234,24 +299,35 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "kb_build": ("Dump parsing and KB build (kb-build)", section_kb_build),
     "index": ("Indexer: text encoding, FAISS index kinds, faces (index)", section_index),
     "scale": ("KB build at scale (scale)", section_scale),
+    "cpu_encode": ("CPU entity encoding: ONNX Runtime int8 on WikiMEL (cpu_encode.py)", section_cpu_encode),
     "load_test": ("HTTP server load test (load_test.py)", section_load_test),
     "faults": ("Fault suite: killed and concurrent writers, fuzzed documents, large images (faults.py)", section_faults),
 }
 
 
 def scale_note(results: dict[str, dict]) -> list[str]:
-    """Measured costs at 10k/100k/1M entities and a linear extrapolation to full Wikipedia."""
+    """The measured end-to-end run (`scale.py --e2e`), measured costs at 10k/100k/1M entities and a
+    linear extrapolation of them to full Wikipedia (labelled as such)."""
     w = WIKIPEDIA
-    lines = [f"Full English Wikipedia is taken as ~{w['entities'] / 1e6:.1f}M entities, ~{w['redirects'] / 1e6:.0f}M "
-             f"redirects, ~{w['links'] / 1e6:.0f}M links, ~{w['dump_mb'] / 1000:.0f} GB of uncompressed "
-             "pages-articles XML. **Every full-Wikipedia figure below is a linear extrapolation** from the "
-             "largest measured size on this machine (see the per-benchmark sections for the revision and "
-             "date); HNSW build time grows faster than linearly, and a KB built from the dump also stores "
-             "aliases/priors from the links, so read them as lower bounds.", ""]
+    lines = []
+    scale = next((r for s, r in results.items() if kind(s, r) == "scale"), None)
+    e2e = (scale or {}).get("end_to_end")
+    if e2e:
+        rev = provenance(e2e)[0]
+        lines += [f"**Measured end to end at {e2e['entities']:,} synthetic entities** on this CPU machine "
+                  f"(`python benchmarks/scale.py --e2e {e2e['entities']}`, revision `{rev}`): KB build, entity "
+                  "encoding, index build, linking a synthetic test set. Nothing in this table is extrapolated.",
+                  "", *e2e_table(e2e), ""]
+    lines += [f"Towards full English Wikipedia, taken as ~{w['entities'] / 1e6:.1f}M entities, ~{w['redirects'] / 1e6:.0f}M "
+              f"redirects, ~{w['links'] / 1e6:.0f}M links, ~{w['dump_mb'] / 1000:.0f} GB of uncompressed "
+              "pages-articles XML: the *measured* column is what ran on this machine (see the per-benchmark "
+              "sections for the revision and date); **the full-Wikipedia column is a linear extrapolation** "
+              "from the largest measured size, not a measurement: HNSW build time grows faster than linearly, "
+              "and a KB built from the dump also stores aliases/priors from the links, so read them as lower "
+              "bounds.", ""]
     rows = []
     n = w["entities"]
     total: dict[str, float] = {}  # hours on this machine per stage, for the end-to-end line
-    scale = next((r for s, r in results.items() if kind(s, r) == "scale"), None)
     if scale and scale.get("kb_build"):
         big = max(scale["kb_build"], key=lambda b: b["entities"])
         k = n / big["entities"]
@@ -260,7 +336,15 @@ def scale_note(results: dict[str, dict]) -> list[str]:
         rows.append(["KB build from an entity JSONL (`kb.build.build_kb`): time, SQLite on disk, peak RSS",
                      measured, f"{big['wall_s'] * k / 3600:.1f} h, {big['sqlite_mb'] * k / 1024:.1f} GB, "
                      f"{big['peak_rss_mb'] * k / 1024:.1f} GB RSS if it grew linearly"])
-        if "text_encode" in scale:
+        if e2e:
+            enc = e2e["stages"]["encode"]
+            total["MiniLM entity encoding"] = n / enc["entities_per_s"] / 3600
+            rows.append([f"Entity text encoding, all-MiniLM-L6-v2, {enc['path']} on {e2e.get('machine', {}).get('cpu_count', '?')} cores",
+                         f"{e2e['entities']:,} entities: {enc['entities_per_s']} entities/s "
+                         f"({enc['entities_per_cpu_s']} per CPU-s)",
+                         f"{total['MiniLM entity encoding']:.0f} h on this machine "
+                         f"({n / enc['entities_per_cpu_s'] / 3600:.0f} CPU-hours)"])
+        elif "text_encode" in scale:
             t = scale["text_encode"]
             total["MiniLM entity encoding"] = n / t["entities_per_s"] / 3600
             rows.append([f"Entity text encoding, {t['model'].split('/')[-1]} on CPU, "
@@ -297,14 +381,14 @@ def scale_note(results: dict[str, dict]) -> list[str]:
                              f"{hours:.1f} h on this machine ({w['dump_mb'] / r['mb_per_cpu_s'] / 3600:.1f} CPU-hours)"])
     if not rows:
         return lines + ["No scale results yet: run `python benchmarks/run.py scale` and `index`."]
-    lines += table(["what", "measured", "full Wikipedia (linear)"], rows)
+    lines += table(["what", "measured", "full Wikipedia (linear extrapolation)"], rows)
     stages = [key for key in ("dump → KB with priors", "MiniLM entity encoding") if key in total]
     for kind_ in ("ivfpq", "hnsw", "flat"):
         if f"{kind_} index build" in total:
             stages.append(f"{kind_} index build")
             break
     if stages:
-        lines += ["", "End to end on this machine (sum of the stages above, linear): "
+        lines += ["", "Full Wikipedia end to end on this machine (sum of the extrapolated stages above, linear): "
                   + " + ".join(f"{s} {total[s]:.1f} h" for s in stages)
                   + f" ≈ **{sum(total[s] for s in stages):.0f} h**"
                   + ("; the MiniLM encoding dominates (a GPU cuts it)" if "MiniLM entity encoding" in stages else "")

@@ -370,16 +370,29 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int | None, pr
     if batch:
         flush()
     bar.close()
-    encode_s = time.time() - started
-    index = DenseIndex.build(vectors[:row], ids[:row], kind=kind, metric="ip")
+    encoding = ({k: getattr(encoder, k) for k in ("device", "dtype", "quantize")}
+                if hasattr(encoder, "quantize") else None)
+    return write_text_index(kb, encoder, kb_dir, vectors[:row], ids[:row], kind=kind, started=started,
+                            encode_seconds=time.time() - started, encoding=encoding, progress=progress)
+
+
+def write_text_index(kb, encoder, kb_dir, vectors: np.ndarray, ids: np.ndarray, *, kind: str, started: float,
+                     encode_seconds: float, encoding: dict | None = None, progress: bool = True,
+                     extra: dict | None = None) -> dict:
+    """Index the entity `vectors` (rows of entity `ids`, embedded by `encoder`), save
+    `<kb_dir>/text.faiss` + `text.json` and distil the static context encoder when `encoder` is
+    a transformer; returns the manifest. The last step of `build_text_index`, shared by the Ray
+    pipeline (`indexer.ray_index`). `vectors` may be a memory map: IVF-PQ is trained on a sample
+    and vectors are added 100k at a time. `encoding`: the encoder's device, dtype and quantize."""
+    index = DenseIndex.build(vectors, ids, kind=kind, metric="ip")
     index.save(
         kb_dir, TEXT_INDEX,
-        {"model_id": encoder.model_id, "kb_checksum": kb.checksum, "encode_seconds": round(encode_s, 2),
+        {"model_id": encoder.model_id, "kb_checksum": kb.checksum, "encode_seconds": round(encode_seconds, 2),
          "build_seconds": round(time.time() - started, 2),
-         **({"text_encoding": {k: getattr(encoder, k) for k in ("device", "dtype", "quantize")}}
-            if hasattr(encoder, "quantize") else {})},
+         **({"text_encoding": encoding} if encoding else {}), **(extra or {})},
     )
-    log.info("text index: %d entities, %s, %.1f entities/s", row, index.kind, row / max(encode_s, 1e-9))
+    log.info("text index: %d entities, %s, %.1f entities/s", len(ids), index.kind,
+             len(ids) / max(encode_seconds, 1e-9))
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
         from indexer.static import build_context_encoder  # fast context encoder now, not at link time
 

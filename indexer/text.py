@@ -13,6 +13,8 @@ import zlib
 from collections import deque
 from contextlib import closing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -314,7 +316,11 @@ class TransformerTextEncoder:
                                 if getattr(self.tokenizer, "is_fast", False) else None)
         self._fast = _fast_tokenizer(self._tokenizer_json, max_length) if self._tokenizer_json else None
         self.quantize = quantize
-        self._ort = onnx_int8_session(self, threads, cache_dir) if quantize else None
+        # int8: a one-thread session run by `threads` Python threads at once (ONNX Runtime
+        # releases the GIL), measured 10-15 % more entities per CPU-second than one session
+        # with 2 intra-op threads on 2 cores (benchmarks/results/cpu_encode.json)
+        self._ort = onnx_int8_session(self, 1, cache_dir) if quantize else None
+        self._ort_workers = max(1, int(threads or torch.get_num_threads()))
         log.info("text encoder %s on %s (%s, dim %d)", self.model_id, self.device,
                  "ONNX Runtime int8" if quantize else self.dtype, self.dim)
 
@@ -391,20 +397,21 @@ class TransformerTextEncoder:
                 event.synchronize()
                 out[s + order] = host.numpy()
 
+        ort_pool = ThreadPoolExecutor(self._ort_workers) if self._ort is not None else None
         with torch.inference_mode(), closing(self._chunks(texts, spans)) as chunks:
             for (s, e), (ids, lengths) in zip(spans, chunks):
                 order = np.argsort(-lengths, kind="stable")
+                if self._ort is not None:  # batches run concurrently, one core each
+                    vecs = np.empty((e - s, self.dim), dtype=np.float32)
+                    for done in ort_pool.map(partial(self._ort_batch, ids, lengths, order, vecs),
+                                             range(0, len(order), bs), repeat(bs)):
+                        bar.update(done)
+                    out[s + order] = vecs
+                    continue
                 result = torch.empty((e - s, self.dim), dtype=torch.float32, device=dev)
                 for b in range(0, len(order), bs):
                     rows = order[b : b + bs]
                     longest = max(int(lengths[rows[0]]), 1)
-                    if self._ort is not None:
-                        x = ids[rows, :longest].astype(np.int64)
-                        m = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.int64)
-                        vec = self._ort.run(None, {"input_ids": x, "attention_mask": m})[0]
-                        result[b : b + len(rows)] = torch.from_numpy(vec)
-                        bar.update(len(rows))
-                        continue
                     if self.cuda:  # few distinct shapes: cuDNN attention builds a plan per shape
                         longest = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
                     width = min(longest, ids.shape[1])
@@ -430,8 +437,20 @@ class TransformerTextEncoder:
                 else:
                     out[s + order] = result.numpy()
             land(block=True)
+        if ort_pool is not None:
+            ort_pool.shutdown()
         bar.close()
         return out
+
+    def _ort_batch(self, ids: np.ndarray, lengths: np.ndarray, order: np.ndarray, vecs: np.ndarray,
+                   b: int, bs: int) -> int:
+        """Embed rows `order[b:b+bs]` of a chunk with ONNX Runtime into `vecs[b:b+bs]`; their count."""
+        rows = order[b : b + bs]
+        longest = max(int(lengths[rows[0]]), 1)
+        x = ids[rows, :longest].astype(np.int64)
+        m = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.int64)
+        vecs[b : b + len(rows)] = self._ort.run(None, {"input_ids": x, "attention_mask": m})[0]
+        return len(rows)
 
 
 def load_text_encoder(model: str | None = None, device: str | None = None, **options) -> TextEncoder:

@@ -352,13 +352,15 @@ class KnowledgeBase:
         }
         return [rows[i] for i in idxs]
 
-    def iter_entities(self, batch: int = 10_000) -> Iterator[tuple[int, Entity]]:
-        """All `(idx, entity)` in index order."""
-        last = -1
+    def iter_entities(self, batch: int = 10_000, start: int = 0,
+                      stop: int | None = None) -> Iterator[tuple[int, Entity]]:
+        """All `(idx, entity)` in index order, those with `start <= idx < stop` if given."""
+        last = start - 1
+        stop = 2**63 - 1 if stop is None else stop
         while True:
             rows = self._conn().execute(
-                "SELECT idx, id, name, description FROM entities WHERE idx > ? ORDER BY idx LIMIT ?",
-                (last, batch),
+                "SELECT idx, id, name, description FROM entities WHERE idx > ? AND idx < ? ORDER BY idx LIMIT ?",
+                (last, stop, batch),
             ).fetchall()
             if not rows:
                 return

@@ -91,3 +91,42 @@ def test_earlier_rows_keep_sizes_not_measured_now(tmp_path: Path) -> None:
     kept = earlier_rows(old, "kb_build", "entities", {10_000})
     assert kept == [{"entities": 1_000_000, "from_revision": MACHINE["git_revision"], "from_date": MACHINE["date"]}]
     assert earlier_rows(tmp_path / "missing.json", "kb_build", "entities", set()) == []
+
+
+def _end_to_end() -> dict:
+    run = {"wall_s": 10.0, "cpu_s": 12.0, "peak_rss_mb": 300.0, "load_average": [1.5, 1.0, 1.0]}
+    piece = {**run, "start": 0, "entities": 2000, "encode_s": 8.0, "encode_cpu_s": 16.0}
+    return {"entities": 2000, "total_wall_s": 90.0, "disk_mb": 30.0, "machine": {**MACHINE, "cpu_count": 2},
+            "stages": {"kb_build": {**run, "sqlite_mb": 1.0},
+                       "encode": {"pieces": [piece], "entities": 2000, "wall_s": 10.0, "cpu_s": 12.0, "encode_s": 8.0,
+                                  "encode_cpu_s": 16.0, "peak_rss_mb": 900.0, "path": "ONNX Runtime int8",
+                                  "entities_per_s": 250.0, "entities_per_cpu_s": 125.0},
+                       "index": {**run, "kind": "flat", "index_build_s": 1.0, "context_distil_s": 20.0,
+                                 "index_mb": 2.9, "bytes_per_entity": 1536.0, "context_encoder_mb": 22.5},
+                       "link": {**run, "documents": 1000, "mentions_per_s": 1000.0, "hits_at_1": 0.99,
+                                "recall_at_30": 1.0, "load_s": 2.0}}}
+
+
+def _cpu_encode() -> dict:
+    link = {"hits_at_1": 0.8993, "recall_at_30": 0.99, "micro_f1": 0.89}
+    return {"benchmark": "cpu_encode", "machine": MACHINE, "command": "mmel kb index --quantize int8",
+            "int8_prepare_seconds": 14.0, "load_average_before_index": [2.0], "load_average_after_index": [2.5],
+            "int8": {"wall_s": 200.0, "cpu_s": 300.0, "peak_rss_mb": 1200.0, "entities": 18880, "encode_s": 160.0,
+                     "index_kind": "hnsw", "index_build_s": 3.0, "entities_per_s": 118.0, "entities_per_cpu_s": 63.0},
+            "cosine": {"mean": 0.99, "p01": 0.985, "min": 0.97}, "dev_mentions": {"mentions": 2561},
+            "link_wikimel_dev": {"int8": link, "fp32": {**link, "hits_at_1": 0.9008}, "hits_at_1_change": -0.0015}}
+
+
+def test_report_shows_measured_end_to_end_and_cpu_encode(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "scale.json").write_text(json.dumps({**_scale(), "end_to_end": _end_to_end()}))
+    (folder / "cpu_encode.json").write_text(json.dumps(_cpu_encode()))
+    md = report.render(folder, with_plots=False).read_text()
+    note = md.split("## Scale note")[1].split("\n## ")[0]
+    # the measured run comes first and says it is measured; the extrapolation is labelled as one
+    assert note.index("Measured end to end at 2,000") < note.index("linear extrapolation")
+    assert "**250.0 entities/s**" in note and "Hits@1 0.990" in note
+    # full Wikipedia encoding is extrapolated from the measured int8 rate: 6.8M / 250 per s
+    assert f"{6.8e6 / 250 / 3600:.0f} h on this machine" in note
+    assert "no renderer" not in md and "int8 index **0.8993**" in md and "(change -0.15 points)" in md

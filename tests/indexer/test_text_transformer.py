@@ -113,6 +113,9 @@ def test_onnx_int8_close_to_fp32_and_cached(tiny_model, tmp_path):
     again = TransformerTextEncoder(tiny_model, device="cpu", threads=1, quantize="int8", cache_dir=tmp_path)
     assert cached[0].stat().st_mtime_ns == mtime  # reused, not exported again
     np.testing.assert_allclose(again.encode(TEXTS), q.encode(TEXTS), atol=1e-6)
+    two = TransformerTextEncoder(tiny_model, device="cpu", threads=2, quantize="int8", cache_dir=tmp_path)
+    assert two._ort_workers == 2  # batches run two at a time: same rows, same order
+    np.testing.assert_allclose(two.encode(TEXTS, batch_size=3), b, atol=1e-6)
 
 
 def test_quantize_errors(tiny_model):
