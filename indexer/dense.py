@@ -211,7 +211,7 @@ class DenseIndex:
         if not isinstance(self.index, faiss.IndexIDMap2) and (ids.min() < 0 or ids.max() >= len(self)):
             raise ConfigError(f"ids out of range 0..{len(self) - 1}: {ids[(ids < 0) | (ids >= len(self))][:5].tolist()}")
         try:
-            return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32, copy=False)
+            return self.index.reconstruct_batch(ids)
         except RuntimeError as exc:
             raise ConfigError(f"cannot reconstruct ids {ids[:5].tolist()}...: {str(exc).splitlines()[0]}") from None
 

@@ -79,13 +79,24 @@ class MentionCandidates:
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
 
 
-@dataclass(slots=True)
-class _Found:
-    """A candidate while the pool is gathered: its prior, prior rank and sources."""
+PRIOR, COREF, FUZZY, DENSE = 1, 2, 4, 8  # how a candidate was found (bit flags while gathering)
+_SOURCE_SETS = tuple(  # the `MentionCandidates.sources` value of each combination, shared
+    frozenset(name for bit, name in zip((PRIOR, COREF, FUZZY, DENSE), ("prior", "coref", "fuzzy", "dense")) if flags & bit)
+    for flags in range(16)
+)
 
-    prior: float = 0.0
-    rank: int | None = None
-    sources: set[str] = field(default_factory=set)
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """A mention's candidates while they are gathered, by entity index in the order found: their
+    sources (bit flags), priors (when not 0) and prior ranks (when in the prior list)."""
+
+    sources: dict[int, int] = field(default_factory=dict)
+    priors: dict[int, float] = field(default_factory=dict)
+    ranks: dict[int, int] = field(default_factory=dict)
+
+    def add(self, idx: int, source: int) -> None:
+        self.sources[idx] = self.sources.get(idx, 0) | source
 
 
 def _is_part(short: str, long: str) -> bool:
@@ -138,32 +149,33 @@ class CandidateGenerator:
                 return keys
         return []
 
-    def _gather(self, mentions: Sequence[TextMention], dense_ids) -> list[dict[int, _Found]]:
+    def _gather(self, mentions: Sequence[TextMention], dense_ids) -> list[_Pool]:
         """Candidates of each mention of one document, with prior, rank and sources."""
         cfg = self.config
         keys = [mention_key(m.surface) for m in mentions]
         priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
         out = []
         for i, key in enumerate(keys):
-            cands: dict[int, _Found] = {}
+            pool = _Pool()
             for rank, (idx, p) in enumerate(priors[key]):
-                cands[idx] = _Found(p, rank, {"prior"})
+                pool.sources[idx] = PRIOR
+                pool.priors[idx] = p
+                pool.ranks[idx] = rank
             for other in set(keys):  # the longer mention's candidates join with their own prior for
                 if _is_part(key, other):  # this surface: name_in_document tells the reranker who is meant
                     for idx, _ in priors[other][: cfg.top]:
-                        cands.setdefault(idx, _Found()).sources.add("coref")
+                        pool.add(idx, COREF)
             if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
                 variants = self._partial(mentions[i].surface)
                 for fk in variants or self._fuzzy(key):
                     for idx, p in self.kb.prior_candidates(fk, cfg.top):
-                        found = cands.setdefault(idx, _Found())
-                        found.prior = max(found.prior, p if variants else 0.0)
-                        found.sources.add("fuzzy")
+                        pool.add(idx, FUZZY)
+                        pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if variants else 0.0)
             if dense_ids is not None:
-                for idx in dense_ids[i]:
+                for idx in dense_ids[i].tolist():
                     if idx >= 0:
-                        cands.setdefault(int(idx), _Found()).sources.add("dense")
-            out.append(cands)
+                        pool.add(idx, DENSE)
+            out.append(pool)
         return out
 
     def generate(
@@ -174,14 +186,14 @@ class CandidateGenerator:
         cfg = self.config
         if not any(docs_mentions):
             return [[] for _ in docs_mentions]
-        dense_ids = self.index.search(contexts, cfg.dense_k)[1] if cfg.dense_k else None
-        raw: list[dict[int, _Found]] = []
+        dense_ids = self._nearest(contexts) if cfg.dense_k else None
+        raw: list[_Pool] = []
         pos = 0
         for ms in docs_mentions:
             raw += self._gather(ms, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
             pos += len(ms)
         # names and vectors of every candidate, in one query and one reconstruct call
-        all_idx = sorted({idx for c in raw for idx in c})
+        all_idx = sorted({idx for pool in raw for idx in pool.sources})
         row = {idx: r for r, idx in enumerate(all_idx)}
         vecs = self.index.reconstruct(np.asarray(all_idx, dtype=np.int64))
         ents = self.kb.by_idx(all_idx)
@@ -195,11 +207,20 @@ class CandidateGenerator:
             out.append(doc_out)
         return out
 
-    def _rank(self, mention, doc_words, cands, ctx, vecs, ents, row) -> MentionCandidates:
+    def _nearest(self, contexts: np.ndarray) -> np.ndarray:
+        """Ids of the `dense_k` entities nearest to each context; a context equal to the one before
+        is not searched again (the mentions of a short document share one)."""
+        new = np.ones(len(contexts), bool)
+        new[1:] = (contexts[1:] != contexts[:-1]).any(1)
+        return self.index.search(contexts[new], self.config.dense_k)[1][np.cumsum(new) - 1]
+
+    def _rank(self, mention, doc_words, pool: _Pool, ctx, vecs, ents, row) -> MentionCandidates:
         cfg = self.config
-        sims = {i: float(vecs[row[i]] @ ctx) for i in cands}
-        evidence = {i: name_in_document(ents[row[i]].name, mention.surface, doc_words) for i in cands}
-        ranked = sorted(cands, key=lambda i: (-(cands[i].prior + evidence[i]), -sims[i]))[: cfg.top]
+        idxs = list(pool.sources)
+        sims = dict(zip(idxs, (vecs[[row[i] for i in idxs]] @ ctx).tolist()))
+        evidence = {i: name_in_document(ents[row[i]].name, mention.surface, doc_words) for i in idxs}
+        priors = pool.priors
+        ranked = sorted(idxs, key=lambda i: (-(priors.get(i, 0.0) + evidence[i]), -sims[i]))[: cfg.top]
         if cfg.keep_prior is None:
             kept = list(ranked)
         else:
@@ -207,15 +228,15 @@ class CandidateGenerator:
             rest = sorted(ranked[cfg.keep_prior :], key=lambda i: -sims[i])
             kept += rest[: cfg.keep_context]
         chosen = set(kept)
-        kept += sorted((i for i in cands if i not in chosen and cands[i].sources & {"dense", "fuzzy", "coref"}),
+        kept += sorted((i for i in idxs if i not in chosen and pool.sources[i] & (DENSE | FUZZY | COREF)),
                        key=lambda i: -sims[i])
         return MentionCandidates(
             mention=mention,
             idxs=tuple(kept),
             entities=tuple(ents[row[i]] for i in kept),
-            priors=tuple(cands[i].prior for i in kept),
-            prior_ranks=tuple(cands[i].rank for i in kept),
-            sources=tuple(frozenset(cands[i].sources) for i in kept),
+            priors=tuple(priors.get(i, 0.0) for i in kept),
+            prior_ranks=tuple(pool.ranks.get(i) for i in kept),
+            sources=tuple(_SOURCE_SETS[pool.sources[i]] for i in kept),
             similarities=tuple(sims[i] for i in kept),
             in_document=tuple(evidence[i] for i in kept),
             vectors=vecs[[row[i] for i in kept]] if kept else np.zeros((0, vecs.shape[1]), np.float32),

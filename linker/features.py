@@ -1,18 +1,22 @@
 """Pure feature functions for (mention, candidate) pairs: strings and numbers in, floats out.
 
 Each feature is in roughly [0, 1] so the reranker needs no normalisation statistics.
-`FEATURES` names the columns of `pair_features`.
+`FEATURES` names the columns of `candidate_features`.
 """
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from kb.aliases import base_name, surname
 from kb.normalize import mention_key
+from kb.types import Entity
 
 FEATURES = (
     "prior",
@@ -147,7 +151,7 @@ def name_features(surface: str, name: str) -> tuple[float, float, float, float, 
     )
 
 
-def year_features(context_years: list[int], entity_years: str | tuple[int, ...]) -> tuple[float, float, float, float, float]:
+def year_features(context_years: Sequence[int], entity_years: str | tuple[int, ...]) -> tuple[float, float, float, float, float]:
     """(year_in_description, year_before_entity, years_after_entity, age_at_context_year,
     has_context_year).
 
@@ -172,37 +176,53 @@ def year_features(context_years: list[int], entity_years: str | tuple[int, ...])
     )
 
 
-def pair_features(
-    *,
-    surface: str,
-    context_words: set[str],
-    context_years: list[int],
-    context_gender: int,
-    name: str,
-    description: str,
-    prior: float,
-    prior_rank: int | None,
-    dense_sim: float,
-    n_candidates: int,
-    sources: frozenset[str],
-    in_document: float,
-) -> list[float]:
-    """The feature vector (ordered as `FEATURES`) for one mention–candidate pair."""
-    desc_words, desc_years, desc_gender = _description_profile(name, description)
-    overlap = len(context_words & desc_words) / max(len(context_words), 1) if context_words else 0.0
-    return [
-        prior,
-        1.0 / (1 + prior_rank) if prior_rank is not None else 0.0,
-        dense_sim,
-        *name_features(surface, name),
-        min(math.log1p(len(description)) / 7.0, 1.0),
-        overlap,
-        *year_features(context_years, desc_years),
-        float(context_gender * desc_gender),
-        min(math.log1p(n_candidates) / 5.0, 1.0),
-        float("prior" in sources),
-        float("dense" in sources),
-        float("fuzzy" in sources),
-        in_document,
-        name_in_mention(name, surface),
-    ]
+@dataclass(frozen=True, slots=True)
+class MentionContext:
+    """What the features read of a mention besides its candidates, computed once per mention."""
+
+    surface: str
+    words: frozenset[str]  # content words of the text around the mention
+    years: tuple[int, ...]  # years of the whole text outside the mention
+    gender: int  # gender of the text around the mention
+    n_candidates: int  # the size of its prior pool (`ambiguity`)
+
+
+def mention_context(surface: str, window: str, rest: str, n_candidates: int) -> MentionContext:
+    """The context of a mention: `window` is the text around it, `rest` the whole text without it."""
+    return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates)
+
+
+def candidate_features(
+    mention: MentionContext,
+    entities: Sequence[Entity],
+    priors: Sequence[float],
+    prior_ranks: Sequence[int | None],
+    dense_sims: Sequence[float],
+    sources: Sequence[frozenset[str]],
+    in_document: Sequence[float],
+) -> np.ndarray:
+    """The features of a mention's candidates, `(len(entities), len(FEATURES))` float32: row c for
+    the pair (mention, entities[c]) given its prior, prior rank (None: not in the prior pool),
+    cos(context, entity), sources and `name_in_document`; columns ordered as `FEATURES`."""
+    cw = mention.words
+    ambiguity = min(math.log1p(mention.n_candidates) / 5.0, 1.0)
+    rows = []
+    for ent, prior, rank, sim, src, doc in zip(entities, priors, prior_ranks, dense_sims, sources, in_document):
+        desc_words, desc_years, desc_gender = _description_profile(ent.name, ent.description)
+        rows.append((
+            prior,
+            1.0 / (1 + rank) if rank is not None else 0.0,
+            sim,
+            *name_features(mention.surface, ent.name),
+            min(math.log1p(len(ent.description)) / 7.0, 1.0),
+            len(cw & desc_words) / len(cw) if cw else 0.0,
+            *year_features(mention.years, desc_years),
+            mention.gender * desc_gender,
+            ambiguity,
+            "prior" in src,
+            "dense" in src,
+            "fuzzy" in src,
+            doc,
+            name_in_mention(ent.name, mention.surface),
+        ))
+    return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

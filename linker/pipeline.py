@@ -21,7 +21,7 @@ from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
-from linker.features import FEATURES, content_words, gender, pair_features, without_span, years
+from linker.features import FEATURES, candidate_features, mention_context, without_span
 from linker.mentions import make_detector
 from linker.reranker import Reranker
 
@@ -86,20 +86,14 @@ def featurize(
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
-            window = context_text(rest, m)
-            cw, cy, cg = content_words(window), years(rest), gender(window)
+            context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)
             cvec[b, i, :n] = mc.vectors
             cmask[b, i, :n] = True
-            for c, ent in enumerate(mc.entities):
-                feats[b, i, c] = pair_features(
-                    surface=m.surface, context_words=cw, context_years=cy, context_gender=cg, name=ent.name,
-                    description=ent.description, prior=mc.priors[c], prior_rank=mc.prior_ranks[c],
-                    dense_sim=mc.similarities[c], n_candidates=len(mc.ranked_pool),
-                    sources=mc.sources[c], in_document=mc.in_document[c],
-                )
+            feats[b, i, :n] = candidate_features(context, mc.entities, mc.priors, mc.prior_ranks, mc.similarities,
+                                                 mc.sources, mc.in_document)
             pos += 1
     t = torch.from_numpy
     return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands)
@@ -274,16 +268,17 @@ class Linker:
         batch = featurize(docs, mentions, self.generator, self.encoder)
         with torch.inference_mode():
             scores = self.reranker(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
+        scores = scores.tolist()  # Python floats: reading tensor elements one by one is slow
         return [
-            [self._decide(mc, scores[b, i]) for i, mc in enumerate(doc_cands)]
+            [self._decide(mc, scores[b][i]) for i, mc in enumerate(doc_cands)]
             for b, doc_cands in enumerate(batch.candidates)
         ]
 
-    def _decide(self, mc: MentionCandidates, scores: torch.Tensor) -> tuple[Link, list[str]]:
+    def _decide(self, mc: MentionCandidates, scores: list[float]) -> tuple[Link, list[str]]:
         """The link (NIL under the threshold) and the ranking of every candidate, best first."""
-        order = sorted(range(len(mc.idxs)), key=lambda c: -float(scores[c]))
+        order = sorted(range(len(mc.idxs)), key=lambda c: -scores[c])
         cands = tuple(
-            Candidate(entity=mc.entities[c].id, name=mc.entities[c].name, score=float(scores[c]), prior=mc.priors[c])
+            Candidate(entity=mc.entities[c].id, name=mc.entities[c].name, score=scores[c], prior=mc.priors[c])
             for c in order
         )
         best = cands[0] if cands else None

@@ -40,17 +40,25 @@ class Reranker(nn.Module):
         self.coherence = nn.Parameter(torch.tensor(0.5))
 
     def local_scores(self, feats, cands, ctx):
-        """feats (B,M,C,F), cands (B,M,C,D), ctx (B,M,D) → (B,M,C)."""
-        sim = torch.einsum("bmcd,bmd->bmc", cands * self.bilinear, ctx)
+        """feats (..., F), cands (..., D) and ctx (..., D) of the same mention–candidate pairs → (...)."""
+        sim = (cands * self.bilinear * ctx).sum(-1)
         return self.local(torch.cat([feats, sim.unsqueeze(-1)], -1)).squeeze(-1)
 
     def forward(self, feats, cands, ctx, cand_mask, mention_mask):
-        """Final scores (B,M,C); padded candidates get -inf."""
+        """Final scores (B,M,C); padded candidates get -inf.
+
+        Products with the D-dimensional embeddings are taken over the real pairs of `cand_mask`
+        only (N of them): batches of short documents are mostly padding.
+        """
         neg = torch.finfo(feats.dtype).min
-        local = self.local_scores(feats, cands, ctx).masked_fill(~cand_mask, neg)
-        B, M = mention_mask.shape
+        B, M, C = cand_mask.shape
+        pairs = cand_mask.nonzero(as_tuple=True)  # (b, m, c) of each real pair
+        mention = pairs[0] * M + pairs[1]  # its mention's row in (B·M, ...)
+        ents = cands[pairs]  # (N, D)
+        local = self.local_scores(feats[pairs], ents, ctx[pairs[:2]])
+        scores = feats.new_full((B, M, C), neg).index_put(pairs, local)
         if M < 2:
-            return local
+            return scores
         # α_ijk: attention over K relations between mention contexts (rel-norm)
         att = torch.einsum("bid,kd,bjd->bijk", ctx, self.attention, ctx) / math.sqrt(ctx.shape[-1])
         alpha = att.softmax(-1)
@@ -58,16 +66,14 @@ class Reranker(nn.Module):
         pair = pair & ~torch.eye(M, dtype=torch.bool, device=feats.device)
         others = pair.sum(-1).clamp(min=1).unsqueeze(-1)  # (B,M,1)
         alpha = alpha * pair.unsqueeze(-1)
-        scores = local
         for _ in range(self.config.rounds):
-            q = scores.softmax(-1) * cand_mask
-            ebar = torch.einsum("bjc,bjcd->bjd", q, cands)
-            # g_i(e) = Σ_j Σ_k α_ijk e^T diag(r_k) ē_j
-            # g_i(e) = e · w_i with w_i = Σ_j Σ_k α_ijk diag(r_k) ē_j  (B,M,D): no (B,M,C,M,K) tensor
-            rel_ebar = (ebar.unsqueeze(2) * self.relation).flatten(1, 2)  # (B, M·K, D): diag(r_k) ē_j
-            w = torch.bmm(alpha.flatten(2), rel_ebar) / others
-            g = torch.einsum("bicd,bid->bic", cands, w)
-            scores = (local + self.coherence * g).masked_fill(~cand_mask, neg)
+            q = scores.softmax(-1)[pairs]  # (N,)
+            ebar = ents.new_zeros(B * M, ents.shape[-1]).index_add(0, mention, q.unsqueeze(-1) * ents)
+            # g_i(e) = Σ_j Σ_k α_ijk e^T diag(r_k) ē_j = e · w_i with w_i = Σ_j Σ_k α_ijk diag(r_k) ē_j
+            rel_ebar = (ebar.view(B, M, 1, -1) * self.relation).flatten(1, 2)  # (B, M·K, D): diag(r_k) ē_j
+            w = (torch.bmm(alpha.flatten(2), rel_ebar) / others).flatten(0, 1)  # (B·M, D)
+            g = (ents * w[mention]).sum(-1)
+            scores = feats.new_full((B, M, C), neg).index_put(pairs, local + self.coherence * g)
         return scores
 
     def loss(self, scores, gold, cand_mask):

@@ -1,4 +1,8 @@
-from linker.features import FEATURES, content_words, gender, name_features, pair_features, year_features, years
+import numpy as np
+
+from kb.types import Entity
+from linker.features import (FEATURES, candidate_features, gender, mention_context, name_features, year_features,
+                             years)
 
 
 def test_name_features_exact_and_surname():
@@ -22,16 +26,20 @@ def test_year_features():
     assert years("born 1979 in 2001, not 123 or 30000") == [1979, 2001]
 
 
-def test_pair_features_shape_and_range():
-    f = pair_features(surface="Norris", context_words=content_words("in 1976 karate"), context_years=[1976], context_gender=-1,
-                      name="Chuck Norris", description="Birth: 1940. Occupation: actor, karate",
-                      prior=0.25, prior_rank=0, dense_sim=0.3, n_candidates=4, sources=frozenset({"prior"}),
-                      in_document=0.0)
-    assert len(f) == len(FEATURES)
-    assert all(-1.0 <= x <= 1.0 for x in f)
-    assert f[FEATURES.index("context_overlap")] == 1.0
-    assert f[FEATURES.index("from_prior")] == 1.0 and f[FEATURES.index("from_dense")] == 0.0
-    assert f[FEATURES.index("gender_agreement")] == 0.0  # the description says nothing of gender
+def test_candidate_features_shape_and_range():
+    mention = mention_context("Norris", "Norris in 1976 karate", "in 1976 karate", n_candidates=4)
+    norris = Entity("Q2673", "Chuck Norris", "Birth: 1940. Occupation: actor, karate")
+    other = Entity("Q1", "Norris (surname)", "")
+    f = candidate_features(mention, [norris, other], priors=[0.25, 0.0], prior_ranks=[0, None], dense_sims=[0.3, -0.1],
+                           sources=[frozenset({"prior"}), frozenset({"dense"})], in_document=[0.0, 0.0])
+    assert f.shape == (2, len(FEATURES)) and f.dtype == np.float32
+    assert ((-1.0 <= f) & (f <= 1.0)).all()
+    row = dict(zip(FEATURES, f[0]))
+    assert row["context_overlap"] == 1.0 and row["surname_match"] == 1.0 and row["year_in_description"] == 0.0
+    assert row["from_prior"] == 1.0 and row["from_dense"] == 0.0
+    assert row["gender_agreement"] == 0.0  # the description says nothing of gender
+    assert dict(zip(FEATURES, f[1]))["prior_rank"] == 0.0 and dict(zip(FEATURES, f[1]))["from_dense"] == 1.0
+    assert candidate_features(mention, [], [], [], [], [], []).shape == (0, len(FEATURES))
 
 
 def test_gender():

@@ -53,7 +53,7 @@ def test_coherence_only_acts_between_mentions():
     feats, cands, ctx, cmask, mmask, _ = _toy(B=2, M=2)
     model = Reranker(RerankerConfig(n_features=feats.shape[-1], dim=cands.shape[-1])).eval()
     with torch.no_grad():
-        local = model.local_scores(feats, cands, ctx)
+        local = model.local_scores(feats, cands, ctx.unsqueeze(2).expand_as(cands))
         single = model(feats[:, :1], cands[:, :1], ctx[:, :1], cmask[:, :1], mmask[:, :1])
         pair = model(feats, cands, ctx, cmask, mmask)
     assert torch.allclose(single[cmask[:, :1]], local[:, :1][cmask[:, :1]])
