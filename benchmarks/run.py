@@ -10,7 +10,8 @@ benchmarks/results/ (RESULTS.md goes next to DIR).
 
 `mel` builds (or reuses) a KB and its text index from an entity JSONL, links every test document
 with its gold spans and writes JSON with `hits_at_1`, `recall_at_k` ("1", "5", "10", "30"),
-`micro_f1`, `mentions_per_second`, `latency_ms` (p50, p95), `peak_rss_mb` and the git revision,
+`micro_f1`, `mentions_per_second` (first pass; `mentions_per_second_second_pass`: the same
+documents again, as a long-running linker meets its entities again), `latency_ms` (p50, p95), `peak_rss_mb` and the git revision,
 for the full pipeline and, side by side, an exact-name and a dense-only baseline. With
 `--no-spans` it links the texts without their spans instead (`benchmarks/spotting.py`): gold
 mentions found by the spotter (exact or overlapping span), accuracy on them against given spans,
@@ -152,6 +153,9 @@ def bench_mel(args) -> dict:
     t0 = time.perf_counter()
     full = evaluate(linker, data, batch_size=args.batch_size)
     elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()  # again: entities met before are cheaper (cached name/description work)
+    evaluate(linker, data, batch_size=args.batch_size)
+    elapsed_again = time.perf_counter() - t0
     latencies = []
     for doc in docs[: args.latency_docs]:
         t = time.perf_counter()
@@ -160,6 +164,7 @@ def bench_mel(args) -> dict:
     return {
         **full.to_dict(),
         "mentions_per_second": full.mentions / elapsed,
+        "mentions_per_second_second_pass": full.mentions / elapsed_again,
         "latency_ms": {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95))},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "baselines": {

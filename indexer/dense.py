@@ -191,16 +191,20 @@ class DenseIndex:
     def __len__(self) -> int:
         return self.index.ntotal
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` `(scores, ids)`, each `(len(queries), k)`; missing slots have id -1.
 
         Scores are inner products for metric "ip" (cosine on unit vectors), squared L2 for "l2".
+        `ef_search`: an HNSW index's search breadth for this call (None: the index's own, 128);
+        other kinds ignore it.
         """
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim == 1:
             q = q[None, :]
         if q.shape[1] != self.dim:
             raise ConfigError(f"query dimension {q.shape[1]} does not match index dimension {self.dim}")
+        if ef_search is not None and self.kind == "hnsw" and self._search_index is self.index:
+            return self.index.search(q, int(k), params=faiss.SearchParametersHNSW(efSearch=int(ef_search)))
         return self._search_index.search(q, int(k))
 
     def reconstruct(self, ids) -> np.ndarray:

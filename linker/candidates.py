@@ -56,8 +56,9 @@ class VectorIndex(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """`(scores, ids)` of the `k` nearest rows of each query (id -1: none)."""
+    def search(self, queries: np.ndarray, k: int, ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`(scores, ids)` of the `k` nearest rows of each query (id -1: none); `ef_search`: the
+        search breadth of a graph index (None: its own)."""
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of rows `ids`."""
@@ -212,7 +213,7 @@ class CandidateGenerator:
         is not searched again (the mentions of a short document share one)."""
         new = np.ones(len(contexts), bool)
         new[1:] = (contexts[1:] != contexts[:-1]).any(1)
-        return self.index.search(contexts[new], self.config.dense_k)[1][np.cumsum(new) - 1]
+        return self.index.search(contexts[new], self.config.dense_k, self.config.dense_ef_search)[1][np.cumsum(new) - 1]
 
     def _rank(self, mention, doc_words, pool: _Pool, ctx, vecs, ents, row) -> MentionCandidates:
         cfg = self.config

@@ -134,3 +134,21 @@ def test_loading_keeps_the_index_on_the_cpu_unless_asked(tmp_path):
     if _gpu_count() == 0:
         with pytest.raises(ConfigError, match="no GPU"):
             DenseIndex.load(tmp_path, "t", device="gpu")
+
+
+def test_hnsw_search_breadth_per_call():
+    """`ef_search` widens or narrows one HNSW search without changing the index: wider finds at
+    least as many of the exact neighbours; None is the index's own breadth."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = x[:100] + 0.3 * rng.standard_normal((100, 32)).astype(np.float32)
+    index = DenseIndex.build(x, kind="hnsw")
+    exact = DenseIndex.build(x, kind="flat").search(q, 10)[1]
+
+    def recall(ids):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+
+    narrow, wide = recall(index.search(q, 10, ef_search=10)[1]), recall(index.search(q, 10, ef_search=512)[1])
+    assert narrow < wide and wide > 0.95
+    assert (index.search(q, 10)[1] == index.search(q, 10, ef_search=None)[1]).all()

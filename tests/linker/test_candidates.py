@@ -130,7 +130,7 @@ class MemoryIndex:
         self.vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
         self.dim = vectors.shape[1]
 
-    def search(self, queries, k):
+    def search(self, queries, k, ef_search=None):
         scores = queries @ self.vectors.T
         ids = np.argsort(-scores, axis=1)[:, :k]
         return np.take_along_axis(scores, ids, 1), ids
