@@ -78,6 +78,35 @@ class _ShardEncoder:
         return {k: np.asarray(v) for k, v in out.items()}
 
 
+def _actor_plan(resources: dict, options: dict, actors: int | None,
+                cpus_per_actor: int | None) -> tuple[bool, int, int]:
+    """`(use_gpu, cores per actor, actors)` for a cluster's resources; sets the encoder's device
+    (and threads on CPU) in `options`."""
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    device = options.get("device") or "auto"
+    use_gpu = gpus > 0 and device != "cpu" and not options.get("quantize")
+    per_actor = 1 if use_gpu else min(cpus, cpus_per_actor or 2)
+    options["device"] = ("cuda" if use_gpu else "cpu") if device == "auto" else device
+    if not use_gpu:
+        options.setdefault("threads", per_actor)
+    return use_gpu, per_actor, actors or (gpus if use_gpu else max(1, cpus // per_actor))
+
+
+def _merge_shards(shards: list[dict], shard_dir: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shards' vectors in one memory-mapped array (in shard order) and their entity ids."""
+    total = sum(int(r["count"]) for r in shards)
+    vectors = np.lib.format.open_memmap(shard_dir / "all.npy", mode="w+", dtype=np.float32, shape=(total, dim))
+    ids = np.empty(total, np.int64)
+    row = 0
+    for r in shards:
+        start, count = int(r["start"]), int(r["count"])
+        ids[row : row + count] = np.load(shard_dir / f"{start}.ids.npy")
+        vectors[row : row + count] = np.load(shard_dir / f"{start}.vectors.npy")
+        row += count
+    vectors.flush()
+    return vectors, ids
+
+
 def build_text_index_ray(
     kb,
     model: str | None,
@@ -122,15 +151,7 @@ def build_text_index_ray(
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                      **({} if address else {"include_dashboard": False}))
         ray.data.DataContext.get_current().enable_progress_bars = progress
-        resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
-        device = options.get("device") or "auto"
-        use_gpu = gpus > 0 and device != "cpu" and not options.get("quantize")
-        per_actor = 1 if use_gpu else min(cpus, cpus_per_actor or 2)
-        actors = actors or (gpus if use_gpu else max(1, cpus // per_actor))
-        options["device"] = ("cuda" if use_gpu else "cpu") if device == "auto" else device
-        if not use_gpu:
-            options.setdefault("threads", per_actor)
+        use_gpu, per_actor, actors = _actor_plan(ray.cluster_resources(), options, actors, cpus_per_actor)
         shard_dir = kb_dir / f".text-shards.{os.getpid()}"
         shutil.rmtree(shard_dir, ignore_errors=True)
         shard_dir.mkdir(parents=True)
@@ -149,17 +170,7 @@ def build_text_index_ray(
             if mismatch:
                 raise ConfigError(f"Ray actors embedded with {sorted(mismatch)}, the driver loads "
                                   f"{driver_encoder.model_id!r} (dim {driver_encoder.dim}): install the same model everywhere")
-            total = sum(int(r["count"]) for r in shards)
-            vectors = np.lib.format.open_memmap(shard_dir / "all.npy", mode="w+", dtype=np.float32,
-                                                shape=(total, driver_encoder.dim))
-            ids = np.empty(total, np.int64)
-            row = 0
-            for r in shards:
-                start, count = int(r["start"]), int(r["count"])
-                ids[row : row + count] = np.load(shard_dir / f"{start}.ids.npy")
-                vectors[row : row + count] = np.load(shard_dir / f"{start}.vectors.npy")
-                row += count
-            vectors.flush()
+            vectors, ids = _merge_shards(shards, shard_dir, driver_encoder.dim)
             device_, dtype, quantize = str(shards[0]["encoding"]).split("/")
             encoding = ({"device": device_, "dtype": dtype, "quantize": quantize or None}
                         if hasattr(driver_encoder, "quantize") else None)
