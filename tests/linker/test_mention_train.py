@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from kb.build import build_kb
 from kb.store import KnowledgeBase
