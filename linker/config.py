@@ -85,7 +85,8 @@ class VisualConfig:
 @dataclass(frozen=True, slots=True)
 class LinkerConfig:
     """Everything that decides how a linker links. `reranker` is fixed by the weights;
-    `candidates` and `nil_threshold` come from training; the rest are run settings.
+    `candidates` and `nil_threshold` come from training (None: never NIL); the rest are run
+    settings.
 
     `joint`: decide text and faces jointly (OT) when a document has images; `mentions`: how
     documents without spans get them (dict, spacy or both), `spacy_model` for spacy/both;
@@ -95,7 +96,7 @@ class LinkerConfig:
 
     reranker: RerankerConfig
     candidates: CandidateConfig = CandidateConfig()
-    nil_threshold: float = float("-inf")
+    nil_threshold: float | None = None
     visual: VisualConfig = VisualConfig()
     joint: bool = True
     mentions: str = "dict"
@@ -106,6 +107,11 @@ class LinkerConfig:
 
     def __post_init__(self) -> None:
         _check_ranges(self)
+
+    @property
+    def nil_cutoff(self) -> float:
+        """The score under which a mention is NIL (-inf when there is no NIL threshold)."""
+        return float("-inf") if self.nil_threshold is None else self.nil_threshold
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -119,6 +125,8 @@ class LinkerConfig:
             raw = dict(raw)
             top = {k: raw.pop(k) for k in ("nil_threshold", "candidates") if k in raw}
             raw = {"reranker": raw, **top}
+        if isinstance(raw, Mapping) and isinstance(raw.get("nil_threshold"), float) and raw["nil_threshold"] == float("-inf"):
+            raw = {**raw, "nil_threshold": None}  # how files before the config wrote "never NIL"
         return _build(cls, raw, "")
 
     def override(self, overrides: Mapping[str, object]) -> LinkerConfig:
@@ -187,7 +195,7 @@ RANGES = (
     ("candidates.fuzzy_cutoff", 0, 100), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
     ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
     ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),
-    ("threads", 0, 1024), ("batch_size", 1, 65536),
+    ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30),
 )
 CHOICES = (("mentions", "mention source", MENTION_SOURCES), ("index_device", "index device", INDEX_DEVICES))
 

@@ -176,7 +176,7 @@ class Linker:
 
     @property
     def nil_threshold(self) -> float:
-        return self.config.nil_threshold
+        return self.config.nil_cutoff
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
@@ -206,7 +206,7 @@ class Linker:
             from linker.visual import VisualLinker
 
             visual = VisualLinker.load(store, folder, face_model=face_model, home=home, config=config.visual,
-                                       nil_threshold=config.nil_threshold)
+                                       nil_threshold=config.nil_cutoff)
         return cls(store, index, encoder, reranker, config, visual)
 
     def mentions_of(self, doc: Document) -> tuple[TextMention, ...]:
@@ -282,6 +282,6 @@ class Linker:
             for c in order
         )
         best = cands[0] if cands else None
-        entity = best.entity if best and best.score >= self.config.nil_threshold else None
+        entity = best.entity if best and best.score >= self.config.nil_cutoff else None
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
         return link, [c.entity for c in cands]

@@ -170,7 +170,7 @@ def train_reranker(
     model.load_state_dict(best[1])
     scored = {p: _score(model, d) for p, d in devs.items()}
     tau = calibrate_nil([r for _, rs in scored.values() for r in rs], seed)
-    model.save(out, LinkerConfig(cfg, candidates=candidates, nil_threshold=tau))
+    model.save(out, LinkerConfig(cfg, candidates=candidates, nil_threshold=tau if np.isfinite(tau) else None))
     return {
         "out": str(out), "best_epoch": best[2], "dev_hits_at_1": best[0], "nil_threshold": tau,
         "dev_sets": {p: {"hits_at_1": m.hits_at_1, **nil_scores(nil_cases(rs, seed), tau)}

@@ -14,7 +14,7 @@ RERANKER = RerankerConfig(n_features=3, dim=8, feature_names=("a", "b", "c"), te
 
 
 def test_round_trip_keeps_every_setting(tmp_path):
-    config = LinkerConfig(RERANKER, CandidateConfig(keep_prior=4, dense_k=5), nil_threshold=-math.inf,
+    config = LinkerConfig(RERANKER, CandidateConfig(keep_prior=4, dense_k=5), nil_threshold=None,
                           visual=VisualConfig(alpha=0.3, threshold=0.5), joint=False, mentions="both",
                           spacy_model="en_core_web_sm", threads=0, batch_size=8, index_device="gpu")
     config.save(tmp_path / "model")
@@ -30,6 +30,9 @@ def test_the_earlier_flat_layout_is_read(tmp_path):
     }))
     config = LinkerConfig.load(tmp_path / "old")
     assert config.reranker == RERANKER and config.nil_threshold == 0.25 and config.candidates.dense_k == 3
+    (tmp_path / "never.json").write_text('{"n_features": 3, "dim": 8, "nil_threshold": -Infinity}')
+    assert LinkerConfig.load(tmp_path / "never").nil_threshold is None  # "never NIL" as it was written then
+    assert LinkerConfig.load(tmp_path / "never").nil_cutoff == -math.inf
 
 
 def test_overrides_replace_dotted_keys_and_keep_the_rest():
@@ -52,6 +55,7 @@ def test_overrides_replace_dotted_keys_and_keep_the_rest():
     ({"index_device": "tpu"}, "unknown index device 'tpu' (index_device): choose one of cpu, gpu"),
     ({"spacy_model": "en_core_web_sm"}, "spacy model 'en_core_web_sm' needs mentions spacy or both"),
     ({"batch_size": 0}, "batch_size must be between 1 and 65536, got 0"),
+    ({"nil_threshold": float("inf")}, "nil_threshold must be between"),
 ])
 def test_bad_overrides_name_the_key_and_what_is_valid(overrides, message):
     with pytest.raises(ConfigError) as err:

@@ -24,7 +24,7 @@ def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     reranker = build_tiny_linker(home).reranker
     reranker.save(home / "models" / "reranker")
-    reranker.save(home / "models" / "all-nil", LinkerConfig(reranker.config, nil_threshold=float("inf")))
+    reranker.save(home / "models" / "all-nil", LinkerConfig(reranker.config, nil_threshold=1e9))
     return home
 
 
