@@ -31,8 +31,6 @@ import numpy as np
 
 from kb.errors import ConfigError, ModelLoadError
 
-log = logging.getLogger(__name__)
-
 STATIC_PREFIX = "static:"
 CONTEXT_FILE = "context"
 FORMAT = "model2vec"

@@ -174,10 +174,6 @@ class Linker:
         self.visual = visual  # links faces in images; None: text only
         self.detector = make_detector(kb, config.mentions, config.spacy_model)  # for documents without spans
 
-    @property
-    def nil_threshold(self) -> float:
-        return self.config.nil_cutoff
-
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,
              model: str | os.PathLike | None = None, face_model: str | os.PathLike | None = None,

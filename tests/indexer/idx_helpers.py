@@ -39,3 +39,23 @@ def clustered(n: int, d: int, clusters: int = 100, seed: int = 0) -> tuple[np.nd
     q = x[rng.choice(n, 200, replace=False)] + 0.1 * rng.standard_normal((200, d)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return x, q
+
+
+def write_tiny_bert(src: Path, out: Path) -> str:
+    """A random 2-layer BERT of width 32 with the tokenizer of the MiniLM folder `src`, saved in
+    `out` (needs torch and transformers)."""
+    import json
+    import shutil
+
+    import torch
+    import transformers
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, out / name)
+    config = json.loads((src / "config.json").read_text())
+    config.update(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2)
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(**{k: v for k, v in config.items() if k != "architectures"})
+    transformers.BertModel(cfg).save_pretrained(out)
+    return str(out)

