@@ -61,6 +61,7 @@ class RerankerConfig:
     margin: float = 0.01
     feature_names: tuple[str, ...] = ()
     text_model: str = ""  # the context encoder it was trained with
+    rank: int = 0  # width of the learned low-rank context–entity interaction (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +196,7 @@ RANGES = (
     ("candidates.fuzzy_cutoff", 0, 100), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
     ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
     ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),
-    ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30),
+    ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30), ("reranker.rank", 0, 4096),
 )
 CHOICES = (("mentions", "mention source", MENTION_SOURCES), ("index_device", "index device", INDEX_DEVICES))
 

@@ -41,7 +41,11 @@ FEATURES = (
     "from_fuzzy",
     "name_in_document",
     "name_in_mention",
+    "name_near_mention",
+    "numeral_match",
+    "numeral_conflict",
 )
+NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
 
 _FEMALE = re.compile(r"\b(?:she|her|hers|herself|mrs|ms|miss|madame|queen|lady|princess|duchess|empress|"
                      r"female|woman|actress|sister|mother|daughter|wife)\b")
@@ -49,6 +53,9 @@ _MALE = re.compile(r"\b(?:he|him|his|himself|mr|sir|king|lord|prince|duke|empero
                    r"brother|father|son|husband)\b")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _WORD = re.compile(r"\w{3,}")
+_ROMAN = r"(?:XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+_NUMERAL = re.compile(rf"\b[A-Z][\w'’-]*\s+(?=[IVXL]+\b)({_ROMAN})\b")  # "Oscar II", "Louis XIV"
+_NAME_NUMERAL = re.compile(rf"(?=[IVXL]){_ROMAN}")
 _TOKEN = re.compile(r"\w+")
 _NAME_STOP = frozenset("of the and de del della der den di du da van von zu la le al el bin ibn jr sr".split())
 _STOP = frozenset(
@@ -113,6 +120,34 @@ def name_in_document(name: str, surface: str, document_words: frozenset[str] | s
         return 0.0
     rest = name_tokens(name) - surface_words(surface)
     return len(rest & document_words) / len(rest) if rest else 0.0
+
+
+def near_words(text: str, start: int, end: int, width: int = NEAR_WORDS) -> frozenset[str]:
+    """The `words` within `width` words before and after `text[start:end]` (a mention)."""
+    reach = 20 * width  # characters enough for `width` words
+    return frozenset(words(text[max(0, start - reach) : start])[-width:] + words(text[end : end + reach])[:width])
+
+
+def numerals(text: str) -> frozenset[str]:
+    """Regnal numbers written after a capitalised word: "Oscar II was King of Sweden" → {"II"}."""
+    return frozenset(n for n in _NUMERAL.findall(text) if n)
+
+
+@lru_cache(maxsize=1 << 16)
+def name_numerals(name: str) -> frozenset[str]:
+    """The regnal numbers of an entity name: "Eric II, Duke of Brunswick-Lüneburg" → {"II"}."""
+    return frozenset(t for t in base_name(name).replace(",", " ").split() if _NAME_NUMERAL.fullmatch(t))
+
+
+def numeral_features(name: str, document_numerals: frozenset[str]) -> tuple[float, float]:
+    """(numeral_match, numeral_conflict): the entity's regnal number is written in the document
+    ("Oscar II ..." for Oscar II of Sweden), or the document writes only other numbers (for
+    Oscar I of Sweden)."""
+    own = name_numerals(name)
+    if not own or not document_numerals:
+        return 0.0, 0.0
+    match = bool(own & document_numerals)
+    return float(match), float(not match)
 
 
 def name_in_mention(name: str, surface: str) -> float:
@@ -185,11 +220,16 @@ class MentionContext:
     years: tuple[int, ...]  # years of the whole text outside the mention
     gender: int  # gender of the text around the mention
     n_candidates: int  # the size of its prior pool (`ambiguity`)
+    near: frozenset[str] = frozenset()  # the words next to the mention (`near_words`)
+    numerals: frozenset[str] = frozenset()  # regnal numbers written in the text (`numerals`)
 
 
-def mention_context(surface: str, window: str, rest: str, n_candidates: int) -> MentionContext:
-    """The context of a mention: `window` is the text around it, `rest` the whole text without it."""
-    return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates)
+def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
+                    numerals: frozenset[str] = frozenset()) -> MentionContext:
+    """The context of a mention: `window` is the text around it, `rest` the whole text without
+    it, `near` the words next to it and `numerals` the regnal numbers of the whole text."""
+    return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
+                          near, numerals)
 
 
 def candidate_features(
@@ -224,5 +264,7 @@ def candidate_features(
             "fuzzy" in src,
             doc,
             name_in_mention(ent.name, mention.surface),
+            name_in_document(ent.name, mention.surface, mention.near),
+            *numeral_features(ent.name, mention.numerals),
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

@@ -21,7 +21,7 @@ from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
-from linker.features import FEATURES, candidate_features, mention_context, without_span
+from linker.features import FEATURES, candidate_features, mention_context, near_words, numerals, without_span
 from linker.mentions import make_detector
 from linker.reranker import Reranker
 
@@ -86,7 +86,8 @@ def featurize(
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
-            context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool))
+            context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
+                                      near_words(doc.text, m.start, m.end), numerals(doc.text))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)
@@ -125,16 +126,26 @@ def context_model_id(trained_with: str, index) -> str:
     return STATIC_PREFIX + base if trained_with.startswith(STATIC_PREFIX) else base
 
 
+def feature_columns(names: Sequence[str]) -> list[int] | None:
+    """The columns of `FEATURES` a reranker trained on features `names` reads, in its order
+    (None: all of them, as computed); `ConfigError` for a feature this version does not compute."""
+    if tuple(names) == FEATURES:
+        return None
+    unknown = sorted(set(names) - set(FEATURES))
+    if unknown or len(set(names)) != len(names):
+        raise ConfigError(f"the reranker was trained with features this version does not compute "
+                          f"({unknown or 'repeated names'}): retrain it with `mmel train`")
+    return [FEATURES.index(n) for n in names]
+
+
 def check_compatible(config: RerankerConfig, index, encoder) -> None:
     """Raise ConfigError unless a reranker trained with `config` can score candidates from this
-    index and context encoder: the same feature names, embedding width and context model."""
-    if tuple(config.feature_names) != FEATURES:
-        missing = sorted(set(FEATURES) - set(config.feature_names))
-        extra = sorted(set(config.feature_names) - set(FEATURES))
-        raise ConfigError(
-            f"the reranker was trained with other features (missing {missing or 'none'}, unknown "
-            f"{extra or 'none'}, or another order): retrain it with `mmel train`"
-        )
+    index and context encoder: features this version computes (a model trained before a
+    feature was added reads its own columns), the same embedding width and context model."""
+    if len(config.feature_names) != config.n_features:
+        raise ConfigError(f"the reranker lists {len(config.feature_names)} feature names for {config.n_features} "
+                          f"features: retrain it with `mmel train`")
+    feature_columns(config.feature_names)
     if config.dim != index.dim:
         raise ConfigError(f"the reranker expects {config.dim}-d embeddings, the text index has {index.dim}: "
                           f"retrain it with `mmel train` for this index")
@@ -170,6 +181,7 @@ class Linker:
         self.index = index
         self.encoder = encoder
         self.reranker = reranker
+        self._columns = feature_columns(reranker.config.feature_names)
         self.generator = CandidateGenerator(kb, index, config.candidates)
         self.visual = visual  # links faces in images; None: text only
         self.detector = make_detector(kb, config.mentions, config.spacy_model)  # for documents without spans
@@ -263,7 +275,8 @@ class Linker:
         mentions = [self.mentions_of(d) for d in docs]
         batch = featurize(docs, mentions, self.generator, self.encoder)
         with torch.inference_mode():
-            scores = self.reranker(batch.feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
+            feats = batch.feats if self._columns is None else batch.feats[..., self._columns]
+            scores = self.reranker(feats, batch.cands, batch.ctx, batch.cand_mask, batch.mention_mask)
         scores = scores.tolist()  # Python floats: reading tensor elements one by one is slow
         return [
             [self._decide(mc, scores[b][i]) for i, mc in enumerate(doc_cands)]

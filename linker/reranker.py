@@ -1,9 +1,11 @@
 """The neural reranker: local (mention, candidate) scores plus MulRel-style global coherence.
 
 Local score of candidate e for mention i:
-    s_i(e) = MLP([φ(i, e); c_i^T diag(w) e]),
-with φ the hand-built features (`linker.features`), c_i the context embedding and e the entity
-embedding. Global coherence (Le & Titov 2018, "rel-norm" with K latent relations): with
+    s_i(e) = MLP([φ(i, e); c_i^T diag(w) e; (U^T c_i)^T (V^T e)]),
+with φ the hand-built features (`linker.features`), c_i the context embedding, e the entity
+embedding and U, V (D × r) a learned rank-r interaction (config `rank`; absent when 0): it lets
+words of the context weigh parts of the entity text ("publicity photo" → an actor's
+occupation), which the diagonal product of two different encoders cannot. Global coherence (Le & Titov 2018, "rel-norm" with K latent relations): with
 q_j = softmax(s_j) over mention j's candidates and ē_j = Σ_e q_j(e) e,
     α_ijk = softmax_k( c_i^T diag(d_k) c_j / √D ),
     g_i(e) = 1/(n-1) Σ_{j≠i} Σ_k α_ijk · e^T diag(r_k) ē_j,
@@ -32,17 +34,22 @@ class Reranker(nn.Module):
         d, k = config.dim, config.relations
         self.bilinear = nn.Parameter(torch.ones(d))
         self.local = nn.Sequential(
-            nn.Linear(config.n_features + 1, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 1)
+            nn.Linear(config.n_features + 1 + (config.rank > 0), config.hidden), nn.ReLU(), nn.Linear(config.hidden, 1)
         )
         gen = torch.Generator().manual_seed(0)
+        if config.rank:
+            self.context_proj = nn.Parameter(0.05 * torch.randn(d, config.rank, generator=gen))
+            self.entity_proj = nn.Parameter(0.05 * torch.randn(d, config.rank, generator=gen))
         self.relation = nn.Parameter(1 + 0.1 * torch.randn(k, d, generator=gen))
         self.attention = nn.Parameter(1 + 0.1 * torch.randn(k, d, generator=gen))
         self.coherence = nn.Parameter(torch.tensor(0.5))
 
     def local_scores(self, feats, cands, ctx):
         """feats (..., F), cands (..., D) and ctx (..., D) of the same mention–candidate pairs → (...)."""
-        sim = (cands * self.bilinear * ctx).sum(-1)
-        return self.local(torch.cat([feats, sim.unsqueeze(-1)], -1)).squeeze(-1)
+        sims = [(cands * self.bilinear * ctx).sum(-1, keepdim=True)]
+        if self.config.rank:
+            sims.append(((ctx @ self.context_proj) * (cands @ self.entity_proj)).sum(-1, keepdim=True))
+        return self.local(torch.cat([feats, *sims], -1)).squeeze(-1)
 
     def forward(self, feats, cands, ctx, cand_mask, mention_mask):
         """Final scores (B,M,C); padded candidates get -inf.

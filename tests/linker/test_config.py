@@ -104,3 +104,14 @@ def test_linker_load_applies_overrides(tmp_path):
     strict = Linker.load(tmp_path, overrides={"nil_threshold": 1e9, "candidates.dense_k": 0})
     assert strict.config.candidates.dense_k == 0 and strict.generator.config.dense_k == 0
     assert strict.link(doc)[0].entity is None
+
+
+def test_a_model_trained_on_fewer_features_reads_its_own_columns():
+    from linker.features import FEATURES
+    from linker.pipeline import feature_columns
+
+    assert feature_columns(FEATURES) is None
+    assert feature_columns(FEATURES[:22]) == list(range(22))  # trained before a feature was added
+    assert feature_columns(("prior_rank", "prior")) == [1, 0]
+    with pytest.raises(ConfigError, match=r"does not compute \(\['shoe_size'\]\)"):
+        feature_columns(("prior", "shoe_size"))

@@ -62,3 +62,32 @@ def test_name_in_document_and_mention():
     assert name_in_mention("Gerald Ford", "Gerald Rudolph Ford") == 1.0
     assert name_in_mention("Gerald Ford", "Ford") == 0.5
     assert name_in_mention("Fred (footballer, born 1979)", "Fred") == 1.0
+
+
+def test_regnal_numerals():
+    from linker.features import name_numerals, numeral_features, numerals
+
+    text = "Oscar II was King of Sweden. I met Louis XIV and King Ludwig in MCMXCIX."
+    assert numerals(text) == {"II", "XIV"}  # not the pronoun after a full stop, "Ludwig" or a bare word
+    assert name_numerals("Eric II, Duke of Brunswick-Lüneburg") == {"II"} and name_numerals("Oscar I of Sweden") == {"I"}
+    assert name_numerals("Ivan Ivanov") == frozenset()
+    assert numeral_features("Oscar II of Sweden", numerals(text)) == (1.0, 0.0)
+    assert numeral_features("Oscar I of Sweden", numerals(text)) == (0.0, 1.0)
+    assert numeral_features("Ivan Ivanov", numerals(text)) == (0.0, 0.0)
+    assert numeral_features("Oscar I of Sweden", frozenset()) == (0.0, 0.0)
+
+
+def test_name_near_mention():
+    from linker.features import near_words
+
+    text = "Karl Friedrich von Gaertner was a German botanist, and the son of the botanist Joseph Gaertner."
+    start = text.index("Gaertner")
+    near = near_words(text, start, start + len("Gaertner"))
+    assert {"karl", "friedrich", "was"} <= near and "joseph" not in near
+    mention = mention_context("Gaertner", text, text, 2, near=near)
+    karl = Entity("Q1", "Karl Friedrich von Gaertner", "Occupation: botanist.")
+    joseph = Entity("Q2", "Joseph Gaertner", "Occupation: botanist.")
+    f = candidate_features(mention, [karl, joseph], [0.5, 0.5], [0, 1], [0.0, 0.0],
+                           [frozenset({"prior"})] * 2, [1.0, 1.0])
+    near_col = FEATURES.index("name_near_mention")
+    assert f[0, near_col] == 1.0 and f[1, near_col] == 0.0

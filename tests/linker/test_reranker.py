@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from linker.reranker import Reranker, RerankerConfig, load_model
@@ -23,10 +24,12 @@ def _toy(seed=0, B=16, M=3, C=5, F=6, D=8):
     return feats, cands, ctx, cmask, mmask, gold
 
 
-def test_overfits_tiny_set_and_survives_save_load(tmp_path):
+@pytest.mark.parametrize("rank", [0, 4])
+def test_overfits_tiny_set_and_survives_save_load(tmp_path, rank):
     torch.manual_seed(0)
     feats, cands, ctx, cmask, mmask, gold = _toy()
-    model = Reranker(RerankerConfig(n_features=feats.shape[-1], dim=cands.shape[-1]))
+    model = Reranker(RerankerConfig(n_features=feats.shape[-1], dim=cands.shape[-1], rank=rank))
+    assert ("context_proj" in dict(model.named_parameters())) == (rank > 0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(150):
