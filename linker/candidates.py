@@ -13,12 +13,18 @@ For one mention with key `m` and context embedding `c` in a document with words 
    same document ("Powers" after "Stefanie Powers"), the longer mention's candidates (with this
    surface's own prior: which one is meant is the reranker's `name_in_document` evidence; the
    training sets have too few such pairs to learn a feature of their own).
-   A surface the KB does not know is looked up by its own strongest name variants first
-   ("Edwin Grant Conklin" → "Edwin Conklin", with that variant's prior: a long form of a name is
-   as good evidence as the name), then by fuzzy matching (no prior).
+   The same holds for the name the text writes around the mention when the span is only part
+   of it (`enclosing_name`: "Gaertner" in "Karl Friedrich von Gaertner was …", "Emperor" in
+   "Emperor Gaozong of Song , …", "George" in "King George V"): that name's candidates join,
+   looked up as a surface (below) — a document naming its person in full beats the prior.
+   A surface the KB does not know is looked up without a possessive ("Masaryk's"), then by its
+   own strongest name variants ("Edwin Grant Conklin" → "Edwin Conklin", with that variant's
+   prior: a long form of a name is as good evidence as the name), then in the other name order
+   ("Hyun-soo Kim" → "Kim Hyun-soo"), then by fuzzy matching (no prior).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -106,6 +112,53 @@ def _is_part(short: str, long: str) -> bool:
     return 0 < len(s) < len(l) and any(l[i : i + len(s)] == s for i in range(len(l) - len(s) + 1))
 
 
+_POSSESSIVE = re.compile(r"['’´ʼ]s$")
+_NAME_WORD = re.compile(r"[^\W\d_][\w'’.-]*")
+_JOINERS = frozenset("of von van de der den da di du la le zu del della dos das bin ibn al".split())
+_NOT_NAME = frozenset("A An The In At On By For From With His Her Its Their This That These Those Portrait Photo Bust "
+                      "Statue Memorial Detail Image Picture Painting".split())
+_ENCLOSING_WORDS = 6  # the longest name `enclosing_name` builds
+
+
+def _name_word(word: str) -> bool:
+    return word[:1].isupper() and word not in _NOT_NAME
+
+
+def enclosing_name(text: str, start: int, end: int) -> str | None:
+    """The longer name the text writes around `text[start:end]` (a mention): the run of
+    capitalised words (and joiners between them: "of", "von", ...) the span sits in, on one
+    line and not across punctuation; None when the span is the whole run. "Gaertner" in "Karl
+    Friedrich von Gaertner was a botanist" → "Karl Friedrich von Gaertner"."""
+    words = [(m.start(), m.end(), m.group()) for m in _NAME_WORD.finditer(text, max(0, start - 120), min(len(text), end + 120))]
+    inside = [i for i, (a, b, _) in enumerate(words) if a < end and b > start]
+    if not inside:
+        return None
+
+    def joined(i: int, j: int) -> bool:  # words i and j = i + 1 are separated by spaces only
+        return not text[words[i][1] : words[j][0]].strip()
+
+    lo, hi = inside[0], inside[-1]
+    while lo > 0 and hi - lo + 1 < _ENCLOSING_WORDS and joined(lo - 1, lo):
+        w = words[lo - 1][2]
+        if _name_word(w):
+            lo -= 1
+        elif w in _JOINERS and lo > 1 and joined(lo - 2, lo - 1) and _name_word(words[lo - 2][2]):
+            lo -= 2
+        else:
+            break
+    while hi + 1 < len(words) and hi - lo + 1 < _ENCLOSING_WORDS and joined(hi, hi + 1):
+        w = words[hi + 1][2]
+        if _name_word(w) and not w.endswith("."):
+            hi += 1
+        elif w in _JOINERS and hi + 2 < len(words) and joined(hi + 1, hi + 2) and _name_word(words[hi + 2][2]):
+            hi += 2
+        else:
+            break
+    a, b = min(words[lo][0], start), max(words[hi][1], end)
+    name = _POSSESSIVE.sub("", text[a:b].rstrip("."))
+    return name if name != _POSSESSIVE.sub("", text[start:end]) else None
+
+
 def document_words(text: str, mention: TextMention) -> frozenset[str]:
     """The words of `text` outside the mention's span (what `name_in_document` looks in)."""
     return frozenset(words(without_span(text, mention.start, mention.end)))
@@ -150,7 +203,24 @@ class CandidateGenerator:
                 return keys
         return []
 
-    def _gather(self, mentions: Sequence[TextMention], dense_ids) -> list[_Pool]:
+    def _known_keys(self, surface: str) -> list[str]:
+        """The keys the KB knows for `surface`: its own; else without a possessive
+        ("Masaryk's"); else its strongest name variants (`_partial`); else, for two words, the
+        other name order ("Hyun-soo Kim" → "Kim Hyun-soo"). Empty when none is known."""
+        key = mention_key(surface)
+        if self.kb.mention_stats(key):
+            return [key]
+        bare = mention_key(_POSSESSIVE.sub("", surface))
+        if bare != key and self.kb.mention_stats(bare):
+            return [bare]
+        variants = self._partial(surface)
+        if variants:
+            return variants
+        parts = key.split()
+        swapped = " ".join(reversed(parts))
+        return [swapped] if len(parts) == 2 and self.kb.mention_stats(swapped) else []
+
+    def _gather(self, text: str, mentions: Sequence[TextMention], dense_ids) -> list[_Pool]:
         """Candidates of each mention of one document, with prior, rank and sources."""
         cfg = self.config
         keys = [mention_key(m.surface) for m in mentions]
@@ -166,12 +236,17 @@ class CandidateGenerator:
                 if _is_part(key, other):  # this surface: name_in_document tells the reranker who is meant
                     for idx, _ in priors[other][: cfg.top]:
                         pool.add(idx, COREF)
+            name = enclosing_name(text, mentions[i].start, mentions[i].end)
+            if name:  # the text names it in full around the span: that name's candidates join
+                for k in self._known_keys(name):
+                    for idx, _ in self.kb.prior_candidates(k, cfg.top):
+                        pool.add(idx, COREF)
             if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
-                variants = self._partial(mentions[i].surface)
-                for fk in variants or self._fuzzy(key):
+                known = self._known_keys(mentions[i].surface)
+                for fk in known or self._fuzzy(key):
                     for idx, p in self.kb.prior_candidates(fk, cfg.top):
                         pool.add(idx, FUZZY)
-                        pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if variants else 0.0)
+                        pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if known else 0.0)
             if dense_ids is not None:
                 for idx in dense_ids[i].tolist():
                     if idx >= 0:
@@ -190,8 +265,8 @@ class CandidateGenerator:
         dense_ids = self._nearest(contexts) if cfg.dense_k else None
         raw: list[_Pool] = []
         pos = 0
-        for ms in docs_mentions:
-            raw += self._gather(ms, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
+        for text, ms in zip(texts, docs_mentions):
+            raw += self._gather(text, ms, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
             pos += len(ms)
         # names and vectors of every candidate, in one query and one reconstruct call
         all_idx = sorted({idx for pool in raw for idx in pool.sources})

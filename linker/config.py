@@ -37,7 +37,8 @@ class CandidateConfig:
     context (None: all); `dense_k` nearest entities by context, searched with HNSW breadth
     `dense_ef_search` (None: the index's own, 128; 64 measured as accurate on both dev sets, WikiMEL
     Hits@1 0.9020 vs 0.9016, Richpedia 0.9755 vs 0.9760, and 14–44 % faster linking); `fuzzy_k`
-    fuzzy keys at `fuzzy_cutoff` for unknown surfaces."""
+    fuzzy keys at `fuzzy_cutoff` for unknown surfaces (82: "Pyriev" finds "Pyryev", 83.3; at 88
+    recall@30 on WikiMEL dev was 0.9938 against 0.9957)."""
 
     pool: int = 500
     top: int = 30
@@ -46,7 +47,7 @@ class CandidateConfig:
     dense_k: int = 10
     dense_ef_search: int | None = 64
     fuzzy_k: int = 3
-    fuzzy_cutoff: float = 88.0
+    fuzzy_cutoff: float = 82.0
 
 
 @dataclass(frozen=True, slots=True)

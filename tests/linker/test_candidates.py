@@ -159,3 +159,38 @@ def test_generation_runs_on_in_memory_kb_and_index():
     assert short.in_document[0] == 1.0 and short.in_document[1] == 0.0
     assert "Moon" in [e.name for e in short.entities] and "dense" in short.sources[-1]
     assert long_name.entities[0].name == "Gerald Ford" and long_name.priors[0] == 1.0
+
+
+def test_enclosing_name():
+    from linker.candidates import enclosing_name
+
+    def around(text, surface):
+        start = text.index(surface)
+        return enclosing_name(text, start, start + len(surface))
+
+    assert around("Karl Friedrich von Gaertner was a botanist.", "Gaertner") == "Karl Friedrich von Gaertner"
+    assert around("Emperor Gaozong of Song , personal name Zhao Gou", "Emperor") == "Emperor Gaozong of Song"
+    assert around("his cousin, King George V in 1913", "George") == "King George V"  # not across the comma
+    assert around("Philip II of Macedon, Alexander's father", "Alexander") is None  # a possessive is no longer name
+    assert around("Portrait of Johnson by William F. Cogswell", "Johnson") is None  # "Portrait" is no name
+    assert around("The bust of Pyriev, on the bank", "Pyriev") is None
+    assert around("Gerald Ford spoke.", "Gerald Ford") is None
+
+
+def test_names_the_text_writes_around_the_span_and_other_surface_forms():
+    """A span inside a longer name gets that name's candidates; an unknown surface is looked up
+    without its possessive and in the other name order."""
+    kb = MemoryKB(
+        [("Q1", "Joseph Gaertner", "botanist"), ("Q2", "Karl Friedrich von Gaertner", "botanist"),
+         ("Q3", "Jan Masaryk", "diplomat"), ("Q4", "Kim Hyun-soo", "baseball player")],
+        {"gaertner": [(0, 0.9)], "karl friedrich von gaertner": [(1, 1.0)], "masaryk": [(2, 1.0)],
+         "kim hyun-soo": [(3, 1.0)]},
+    )
+    gen = CandidateGenerator(kb, MemoryIndex(np.eye(4, dtype=np.float32)), CandidateConfig(dense_k=0))
+    text = "Karl Friedrich von Gaertner was the son of Joseph Gaertner. Masaryk´s quote. Hyun-soo Kim (Korean: 김현수)."
+    mentions = [_mention(text, "Gaertner"), _mention(text, "Masaryk´s"), _mention(text, "Hyun-soo Kim")]
+    gaertner, masaryk, kim = gen.generate([text], [mentions], np.zeros((3, 4), np.float32))[0]
+    names = [e.name for e in gaertner.entities]
+    assert "Karl Friedrich von Gaertner" in names and "coref" in gaertner.sources[names.index("Karl Friedrich von Gaertner")]
+    assert [e.name for e in masaryk.entities] == ["Jan Masaryk"] and masaryk.priors[0] == 1.0
+    assert [e.name for e in kim.entities] == ["Kim Hyun-soo"]
