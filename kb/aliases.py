@@ -22,7 +22,8 @@ PAIR = 0.3  # two adjacent name tokens: "Suu Kyi", "Leonel Cota", "Canales River
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
 _SUFFIX = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "phd", "md", "qc", "kc"}
 _PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin", "ibn", "al", "el", "dos", "das", "ter", "zu"}
-_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marquess|Viscount|Baron|Lord|Count)\b\s*(?:of\s+)?(.*)$", re.I)
+_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marquess|Viscount|Baron|Lord|Count|Baroness|Countess|Duchess|Marchioness|Viscountess|Lady)\b\s*(?:of\s+)?(.*)$", re.I)
+_FEMALE_RANKS = {"Baroness", "Countess", "Duchess", "Marchioness", "Viscountess", "Lady"}
 _HONORIFIC = re.compile(r"^(?:Sir|Dame|Lord|Lady|Saint|St\.|King|Queen|Prince|Princess|Emperor|Empress|Pope|Grand Duchess|Grand Duke|Duchess|Duke|Archduke|Archduchess|Count|Countess)\s+", re.I)
 _REGNAL = re.compile(r"^(.+?\s[IVXL]+|[^,]+?)(?:,\s*[^,]+|\s+of\s+.+)$")
 _TERRITORY = re.compile(r"\sof\s+(.+)$")
@@ -88,7 +89,7 @@ def derive(name: str) -> list[tuple[str, float]]:
         if place:
             rank = peer.group(1).title()
             add(place, TITLE_PLACE)
-            add(f"Lord {place}", TITLE_PLACE * 2)
+            add(f"{'Lady' if rank in _FEMALE_RANKS else 'Lord'} {place}", TITLE_PLACE * 2)
             add(f"{rank} of {place}", TITLE_PLACE * 2)
             add(f"{rank} {place}", TITLE_PLACE * 2)
         base = base[: peer.start()].strip()

@@ -8,6 +8,9 @@ def test_derive_personal_regnal_and_peerage_names():
     faisal = dict(derive("Faisal II of Iraq"))
     assert faisal["Faisal II"] == FIRST_LAST and faisal["Iraq"] == TERRITORY and "II" in faisal
     assert surname("Ludwig van Beethoven") == "van Beethoven"
+    kingsmill = dict(derive("Denise Kingsmill, Baroness Kingsmill"))  # women's ranks are peerages too
+    assert kingsmill["Baroness Kingsmill"] == kingsmill["Lady Kingsmill"] > kingsmill["Kingsmill"] > 0
+    assert kingsmill["Denise Kingsmill"] == FIRST_LAST and "Lord Kingsmill" not in kingsmill
 
 
 def test_territories_split_compound_places():
