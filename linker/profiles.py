@@ -134,30 +134,39 @@ def _profile(e: Entity) -> EntityProfile:
     return entity_profile.__wrapped__(e.name, e.description)
 
 
-def load_profiles(kb, kb_dir: str | os.PathLike) -> ProfileSource:
-    """The stored profiles of `kb` in `kb_dir` when they are current, else `ComputedProfiles`
-    (same features, more time per new entity) with a warning. Only reads."""
-    path = Path(kb_dir) / PROFILES_FILE
+def _stale(kb, path: Path) -> str | None:
+    """Why the profiles at `path` cannot serve `kb` (None: they can)."""
     if not path.is_file():
-        log.warning("%s has no entity profiles (%s): computing them while linking, which is slower; "
-                    "run `mmel kb profiles` (or `mmel kb index`) for this KB", kb_dir, PROFILES_FILE)
-        return ComputedProfiles()
+        return "no such file"
     stored = StoredProfiles(path)
     try:
         meta = stored.meta()
     except sqlite3.DatabaseError as exc:
-        meta = {"error": str(exc)}
-    why = None
+        return f"not a profile file ({exc})"
     if meta.get("format") != FORMAT or meta.get("kb_checksum") != kb.checksum or meta.get("count") != len(kb):
-        why = f"written for another KB build or format ({meta})"
-    else:
-        n = len(kb)
-        idxs = sorted({i * n // SAMPLE for i in range(min(SAMPLE, n))})
-        entities = kb.by_idx(idxs)
-        if stored.get(idxs, entities) != [_profile(e) for e in entities]:
-            why = "they differ from this version's features"
+        return f"written for another KB build or format ({meta})"
+    n = len(kb)
+    idxs = sorted({i * n // SAMPLE for i in range(min(SAMPLE, n))})
+    entities = kb.by_idx(idxs)
+    if stored.get(idxs, entities) != [_profile(e) for e in entities]:
+        return "they differ from what this version's features compute"
+    return None
+
+
+def load_profiles(kb, kb_dir: str | os.PathLike) -> ProfileSource:
+    """The stored profiles of `kb` in `kb_dir` when they are current, else `ComputedProfiles`
+    (same features, more time per new entity) with a warning. Only reads."""
+    path = Path(kb_dir) / PROFILES_FILE
+    why = _stale(kb, path)
     if why:
-        log.warning("ignoring %s: %s; computing profiles while linking, which is slower: run "
-                    "`mmel kb profiles` for this KB", path, why)
+        log.warning("no usable entity profiles in %s (%s): computing them while linking, which is slower; "
+                    "run `mmel kb profiles` (or `mmel kb index`) for this KB", path, why)
         return ComputedProfiles()
-    return stored
+    return StoredProfiles(path)
+
+
+def ensure_profiles(kb, kb_dir: str | os.PathLike, progress: bool = False) -> None:
+    """Write `<kb_dir>/profiles.sqlite` unless current profiles of `kb` are there (for the
+    bootstraps of the demo and the benchmarks)."""
+    if _stale(kb, Path(kb_dir) / PROFILES_FILE):
+        build_profiles(kb, kb_dir, progress=progress)
