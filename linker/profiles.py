@@ -125,7 +125,7 @@ def build_profiles(kb, kb_dir: str | os.PathLike, progress: bool = True) -> dict
             conn.commit()
         finally:
             conn.close()
-    log.info("wrote %d entity profiles to %s", len(kb), path)
+    log.info("wrote %d entity profiles to %s of KB folder %s", len(kb), PROFILES_FILE, folder.name)
     return meta
 
 
