@@ -184,7 +184,10 @@ def _description_profile(name: str, description: str) -> tuple[frozenset[str], t
 
 class EntityProfile(NamedTuple):
     """What the features read of an entity's name and description: computed once per entity
-    (`entity_profile`), or read back from the KB folder (`linker.profiles`)."""
+    (`entity_profile`), or read back from the KB folder (`linker.profiles`). A change to what
+    any field holds (here, or in `kb.normalize`, `kb.aliases.base_name` / `surname`) must bump
+    `linker.profiles.FORMAT`, so that profiles written before are ignored (a sample of rows is
+    recomputed at load as well, which catches most forgotten bumps)."""
 
     words: frozenset[str]  # content words of name + description (`context_overlap`)
     years: tuple[int, ...]  # years of the description, in order
