@@ -126,26 +126,40 @@ def kb_index(
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
 ) -> None:
-    """Embed every entity (name: description) and build the KB's text index (text.faiss)."""
+    """Embed every entity (name: description) and build the KB's text index (text.faiss), then its
+    entity profiles (profiles.sqlite, see `mmel kb profiles`)."""
     from indexer.dense import build_text_index
     from indexer.text import load_text_encoder
     from kb.store import KnowledgeBase
+    from linker.profiles import build_profiles
 
     store = KnowledgeBase(kb_path(home, kb))
     cache_dir = resolve_home(home) / "models" if quantize else None
     if ray or ray_address:
         from indexer.ray_index import build_text_index_ray
 
-        _print_json(build_text_index_ray(
+        manifest = build_text_index_ray(
             store, text_model, kb_path(home, kb).parent, address=ray_address, kind=index_type, progress=progress,
             encoder_options={"device": device, "quantize": quantize, "cache_dir": cache_dir, "batch_size": batch_size},
-        ))
-        return
-    _print_json(build_text_index(
-        store, load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
-        kb_path(home, kb).parent,
-        kind=index_type, batch_size=batch_size, progress=progress,
-    ))
+        )
+    else:
+        manifest = build_text_index(
+            store, load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
+            kb_path(home, kb).parent,
+            kind=index_type, batch_size=batch_size, progress=progress,
+        )
+    build_profiles(store, kb_path(home, kb).parent, progress=progress)
+    _print_json(manifest)
+
+
+@kb_app.command("profiles")
+def kb_profiles(home: HomeOpt = None, kb: KBOpt = DEFAULT_KB, progress: ProgressOpt = True) -> None:
+    """Precompute what the linker reads of every entity's name and description (profiles.sqlite;
+    `mmel kb index` writes it too). Without it, linking computes them and is slower."""
+    from kb.store import KnowledgeBase
+    from linker.profiles import build_profiles
+
+    _print_json(build_profiles(KnowledgeBase(kb_path(home, kb)), kb_path(home, kb).parent, progress=progress))
 
 
 @kb_app.command("add-faces")

@@ -43,10 +43,12 @@ def _kb_name(path: Path) -> str:
 
 
 def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
-    """Build the KB and its text index under `home` unless an up-to-date one is there; entity
-    texts are embedded through the shared embedding cache (`CachedEncoder`)."""
+    """Build the KB, its text index and its entity profiles under `home` unless up-to-date ones
+    are there; entity texts are embedded through the shared embedding cache (`CachedEncoder`)."""
     from indexer.bootstrap import ensure_kb as ensure
     from indexer.text import load_text_encoder
+    from kb.home import kb_dir
+    from linker.profiles import ensure_profiles
 
     def cached_encoder():
         encoder = load_text_encoder(text_model)
@@ -54,7 +56,8 @@ def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
         return CachedEncoder(encoder, cache)
 
     name = _kb_name(kb_jsonl)
-    ensure(home, name, kb_jsonl, cached_encoder, batch_size=128, progress=True)
+    kb = ensure(home, name, kb_jsonl, cached_encoder, batch_size=128, progress=True)
+    ensure_profiles(kb, kb_dir(home, name))
     return name
 
 

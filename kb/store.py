@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no mentions.link_prob
+ENTITY_CACHE = 1 << 17  # entities `KnowledgeBase.by_idx` keeps once read
 _SOURCES = ("anchors", "aliases", "names")
 
 
@@ -292,6 +293,7 @@ class KnowledgeBase:
         if not self.path.is_file():
             raise KBError(f"no knowledge base at {self.path}: build one with `mmel kb build`")
         self._local = threading.local()
+        self._entities: dict[int, Entity] = {}  # by_idx's cache
         try:
             self.meta = {
                 k: json.loads(v) for k, v in self._conn().execute("SELECT key, value FROM meta")
@@ -339,17 +341,19 @@ class KnowledgeBase:
         return row[0] if row else None
 
     def by_idx(self, idxs: Iterable[int]) -> list[Entity]:
-        """Entities by dense index, in the order given."""
+        """Entities by dense index, in the order given (kept once read, up to `ENTITY_CACHE`)."""
         idxs = [int(i) for i in idxs]
-        if not idxs:
-            return []
-        marks = ",".join("?" * len(idxs))
-        rows = {
-            r[0]: Entity(*r[1:])
+        cache = self._entities
+        rows = {i: e for i in idxs if (e := cache.get(i)) is not None}
+        missing = [i for i in idxs if i not in rows]
+        if missing:
+            if len(cache) + len(missing) > ENTITY_CACHE:
+                cache.clear()
+            marks = ",".join("?" * len(missing))
             for r in self._conn().execute(
-                f"SELECT idx, id, name, description FROM entities WHERE idx IN ({marks})", idxs
-            )
-        }
+                f"SELECT idx, id, name, description FROM entities WHERE idx IN ({marks})", missing
+            ):
+                rows[r[0]] = cache[r[0]] = Entity(*r[1:])
         return [rows[i] for i in idxs]
 
     def iter_entities(self, batch: int = 10_000, start: int = 0,

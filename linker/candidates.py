@@ -36,7 +36,8 @@ from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
-from linker.features import name_in_document, without_span, words
+from linker.features import EntityProfile, surface_words, tokens_in_document, without_span, words
+from linker.profiles import ComputedProfiles, ProfileSource
 
 
 class CandidateKB(Protocol):
@@ -84,6 +85,7 @@ class MentionCandidates:
     in_document: tuple[float, ...]  # features.name_in_document
     vectors: np.ndarray = field(compare=False, repr=False)  # (len(idxs), dim) entity embeddings
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
+    profiles: tuple[EntityProfile, ...] = field(default=(), compare=False, repr=False)  # features.EntityProfile
 
 
 PRIOR, COREF, FUZZY, DENSE = 1, 2, 4, 8  # how a candidate was found (bit flags while gathering)
@@ -176,13 +178,16 @@ class CandidateGenerator:
     """Generates candidates for the mentions of documents against one KB and its text index.
 
     Everything is read at construction; afterwards the generator only reads, so one instance is
-    safe to share between threads.
+    safe to share between threads. `profiles`: where the entities' `EntityProfile`s come from
+    (`linker.profiles`; default: computed from their names and descriptions).
     """
 
-    def __init__(self, kb: CandidateKB, index: VectorIndex, config: CandidateConfig = CandidateConfig()):
+    def __init__(self, kb: CandidateKB, index: VectorIndex, config: CandidateConfig = CandidateConfig(),
+                 profiles: ProfileSource | None = None):
         self.kb = kb
         self.index = index
         self.config = config
+        self.profiles = profiles if profiles is not None else ComputedProfiles()
         self._keys = fuzzy_table(kb)
 
     def _fuzzy(self, key: str) -> list[str]:
@@ -273,12 +278,13 @@ class CandidateGenerator:
         row = {idx: r for r, idx in enumerate(all_idx)}
         vecs = self.index.reconstruct(np.asarray(all_idx, dtype=np.int64))
         ents = self.kb.by_idx(all_idx)
+        profs = self.profiles.get(all_idx, ents)
         out: list[list[MentionCandidates]] = []
         pos = 0
         for text, ms in zip(texts, docs_mentions):
             doc_out = []
             for m in ms:
-                doc_out.append(self._rank(m, document_words(text, m), raw[pos], contexts[pos], vecs, ents, row))
+                doc_out.append(self._rank(m, document_words(text, m), raw[pos], contexts[pos], vecs, ents, profs, row))
                 pos += 1
             out.append(doc_out)
         return out
@@ -290,11 +296,12 @@ class CandidateGenerator:
         new[1:] = (contexts[1:] != contexts[:-1]).any(1)
         return self.index.search(contexts[new], self.config.dense_k, self.config.dense_ef_search)[1][np.cumsum(new) - 1]
 
-    def _rank(self, mention, doc_words, pool: _Pool, ctx, vecs, ents, row) -> MentionCandidates:
+    def _rank(self, mention, doc_words, pool: _Pool, ctx, vecs, ents, profs, row) -> MentionCandidates:
         cfg = self.config
         idxs = list(pool.sources)
         sims = dict(zip(idxs, (vecs[[row[i] for i in idxs]] @ ctx).tolist()))
-        evidence = {i: name_in_document(ents[row[i]].name, mention.surface, doc_words) for i in idxs}
+        surface = surface_words(mention.surface)
+        evidence = {i: tokens_in_document(profs[row[i]].name_tokens, surface, doc_words) for i in idxs}
         priors = pool.priors
         ranked = sorted(idxs, key=lambda i: (-(priors.get(i, 0.0) + evidence[i]), -sims[i]))[: cfg.top]
         if cfg.keep_prior is None:
@@ -317,4 +324,5 @@ class CandidateGenerator:
             in_document=tuple(evidence[i] for i in kept),
             vectors=vecs[[row[i] for i in kept]] if kept else np.zeros((0, vecs.shape[1]), np.float32),
             ranked_pool=tuple(ranked),
+            profiles=tuple(profs[row[i]] for i in kept),
         )

@@ -44,10 +44,12 @@ def run_demo(home: str | os.PathLike | None = None, progress: bool = True) -> di
     from kb.types import Document, ImageRef
     from linker.document import document_record
     from linker.pipeline import Linker
+    from linker.profiles import ensure_profiles
 
     folder = kb_dir(home, DEMO_NAME)
     gallery, probe = _images(folder / "images")
     kb = ensure_kb(home, DEMO_NAME, DEMO_KB, progress=progress)
+    ensure_profiles(kb, folder)
     if not (folder / "faces.json").is_file():
         manifest = folder / "images" / "faces.jsonl"
         manifest.write_text(json.dumps({"entity": "Eileen Collins", "image": gallery.name}) + "\n")

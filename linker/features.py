@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -116,9 +117,14 @@ def name_in_document(name: str, surface: str, document_words: frozenset[str] | s
     "Saxony" in "Franz Xavier of Saxony …" → 1/3 for Prince Francis Xavier of Saxony. 0 when the
     mention already holds the whole name, or shares no token with it ("Merkel" in "Merkel spoke
     in Berlin" is no evidence for Berlin)."""
-    if not shares_name(surface, name):  # a name that shares nothing with the mention is no evidence for it
+    return tokens_in_document(name_tokens(name), surface_words(surface), document_words)
+
+
+def tokens_in_document(tokens: frozenset[str], surface: frozenset[str], document_words: frozenset[str] | set[str]) -> float:
+    """`name_in_document` from the entity's `name_tokens` and the mention's `surface_words`."""
+    if not tokens & surface:  # a name that shares nothing with the mention is no evidence for it
         return 0.0
-    rest = name_tokens(name) - surface_words(surface)
+    rest = tokens - surface
     return len(rest & document_words) / len(rest) if rest else 0.0
 
 
@@ -139,11 +145,11 @@ def name_numerals(name: str) -> frozenset[str]:
     return frozenset(t for t in base_name(name).replace(",", " ").split() if _NAME_NUMERAL.fullmatch(t))
 
 
-def numeral_features(name: str, document_numerals: frozenset[str]) -> tuple[float, float]:
+def numeral_features(name: str | frozenset[str], document_numerals: frozenset[str]) -> tuple[float, float]:
     """(numeral_match, numeral_conflict): the entity's regnal number is written in the document
     ("Oscar II ..." for Oscar II of Sweden), or the document writes only other numbers (for
-    Oscar I of Sweden)."""
-    own = name_numerals(name)
+    Oscar I of Sweden). `name`: the entity name, or its `name_numerals`."""
+    own = name_numerals(name) if isinstance(name, str) else name
     if not own or not document_numerals:
         return 0.0, 0.0
     match = bool(own & document_numerals)
@@ -162,8 +168,12 @@ def _name_keys(name: str) -> tuple[str, str, str | None, frozenset[str]]:
     """(full key, base-name key, surname key, name tokens) of an entity name, cached."""
     full = mention_key(name)
     sur = surname(name)
-    return (full, mention_key(base_name(name)), mention_key(sur) if sur else None,
-            frozenset(full.replace(",", " ").split()))
+    return (full, mention_key(base_name(name)), mention_key(sur) if sur else None, key_tokens(full))
+
+
+def key_tokens(key: str) -> frozenset[str]:
+    """The tokens of a name key that `tokens_in_name` counts (split at spaces and commas)."""
+    return frozenset(key.replace(",", " ").split())
 
 
 @lru_cache(maxsize=1 << 16)
@@ -172,11 +182,44 @@ def _description_profile(name: str, description: str) -> tuple[frozenset[str], t
     return frozenset(content_words(description) | content_words(name)), tuple(years(description)), gender(description)
 
 
-def name_features(surface: str, name: str) -> tuple[float, float, float, float, float]:
-    """(exact_name, surname_match, tokens_in_name, fuzzy_ratio, token_set_ratio)."""
+class EntityProfile(NamedTuple):
+    """What the features read of an entity's name and description: computed once per entity
+    (`entity_profile`), or read back from the KB folder (`linker.profiles`). A change to what
+    any field holds (here, or in `kb.normalize`, `kb.aliases.base_name` / `surname`) must bump
+    `linker.profiles.FORMAT`, so that profiles written before are ignored (a sample of rows is
+    recomputed at load as well, which catches most forgotten bumps)."""
+
+    words: frozenset[str]  # content words of name + description (`context_overlap`)
+    years: tuple[int, ...]  # years of the description, in order
+    gender: int  # `gender` of the description
+    key: str  # mention_key(name)
+    base_key: str  # mention_key(base_name(name))
+    surname_key: str | None  # mention_key(surname(name)), None without a surname
+    key_tokens: frozenset[str]  # key_tokens(key)
+    name_tokens: frozenset[str]  # name_tokens(name)
+    numerals: frozenset[str]  # name_numerals(name)
+    description_length: int  # len(description)
+
+
+@lru_cache(maxsize=1 << 16)
+def entity_profile(name: str, description: str) -> EntityProfile:
+    """The `EntityProfile` of an entity with this name and description, cached."""
+    full, base, sur, tokens = _name_keys(name)
+    return EntityProfile(*_description_profile(name, description), full, base, sur, tokens, name_tokens(name),
+                         name_numerals(name), len(description))
+
+
+def name_features(surface: str, name: str | EntityProfile) -> tuple[float, float, float, float, float]:
+    """(exact_name, surname_match, tokens_in_name, fuzzy_ratio, token_set_ratio); `name`: the
+    entity name, or its profile."""
     s = mention_key(surface)
-    full, base, sur, n_tokens = _name_keys(name)
-    s_tokens = set(s.split())
+    return _name_scores(s, set(s.split()), _name_keys(name) if isinstance(name, str) else name[3:7])
+
+
+def _name_scores(s: str, s_tokens: set[str], keys) -> tuple[float, float, float, float, float]:
+    """`name_features` of the mention key `s` (tokens `s_tokens`) against an entity's
+    (full key, base-name key, surname key, key tokens)."""
+    full, base, sur, n_tokens = keys
     return (
         float(s in (full, base)),
         float(sur is not None and s == sur),
@@ -240,31 +283,38 @@ def candidate_features(
     dense_sims: Sequence[float],
     sources: Sequence[frozenset[str]],
     in_document: Sequence[float],
+    profiles: Sequence[EntityProfile] | None = None,
 ) -> np.ndarray:
     """The features of a mention's candidates, `(len(entities), len(FEATURES))` float32: row c for
     the pair (mention, entities[c]) given its prior, prior rank (None: not in the prior pool),
-    cos(context, entity), sources and `name_in_document`; columns ordered as `FEATURES`."""
+    cos(context, entity), sources and `name_in_document`; columns ordered as `FEATURES`.
+    `profiles`: the entities' `EntityProfile`s when already at hand (else computed here)."""
+    if profiles is None:
+        profiles = [entity_profile(e.name, e.description) for e in entities]
     cw = mention.words
     ambiguity = min(math.log1p(mention.n_candidates) / 5.0, 1.0)
+    s = mention_key(mention.surface)
+    s_tokens = set(s.split())
+    s_words = surface_words(mention.surface)
     rows = []
-    for ent, prior, rank, sim, src, doc in zip(entities, priors, prior_ranks, dense_sims, sources, in_document):
-        desc_words, desc_years, desc_gender = _description_profile(ent.name, ent.description)
+    for prof, prior, rank, sim, src, doc in zip(profiles, priors, prior_ranks, dense_sims, sources, in_document):
+        toks = prof.name_tokens
         rows.append((
             prior,
             1.0 / (1 + rank) if rank is not None else 0.0,
             sim,
-            *name_features(mention.surface, ent.name),
-            min(math.log1p(len(ent.description)) / 7.0, 1.0),
-            len(cw & desc_words) / len(cw) if cw else 0.0,
-            *year_features(mention.years, desc_years),
-            mention.gender * desc_gender,
+            *_name_scores(s, s_tokens, prof[3:7]),
+            min(math.log1p(prof.description_length) / 7.0, 1.0),
+            len(cw & prof.words) / len(cw) if cw else 0.0,
+            *year_features(mention.years, prof.years),
+            mention.gender * prof.gender,
             ambiguity,
             "prior" in src,
             "dense" in src,
             "fuzzy" in src,
             doc,
-            name_in_mention(ent.name, mention.surface),
-            name_in_document(ent.name, mention.surface, mention.near),
-            *numeral_features(ent.name, mention.numerals),
+            len(toks & s_words) / len(toks) if toks else 0.0,  # name_in_mention
+            tokens_in_document(toks, s_words, mention.near),  # name_near_mention
+            *numeral_features(prof.numerals, mention.numerals),
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))
