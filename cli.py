@@ -134,7 +134,7 @@ def kb_index(
     from linker.profiles import build_profiles
 
     store = KnowledgeBase(kb_path(home, kb))
-    cache_dir = resolve_home(home) / "models" if quantize else None
+    cache_dir = resolve_home(home) / "models"  # the int8 graph and the distilled context encoder
     if ray or ray_address:
         from indexer.ray_index import build_text_index_ray
 

@@ -25,13 +25,17 @@ import copy
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from kb.errors import ConfigError, ModelLoadError
 
+log = logging.getLogger(__name__)
+
 STATIC_PREFIX = "static:"
+DONE = ".complete"  # written last into a distilled encoder's folder
 CONTEXT_FILE = "context"
 FORMAT = "model2vec"
 
@@ -80,9 +84,27 @@ class StaticTextEncoder:
 
 def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike) -> Path:
     """Distil the static context encoder for a KB's transformer and save it in `<kb_dir>/context/`
-    with its manifest `<kb_dir>/context.json`."""
+    with its manifest `<kb_dir>/context.json`. The distillation depends on the transformer only,
+    not the KB: when the transformer has a `cache_dir` (`mmel kb index`: `<home>/models`), it is
+    kept there as `context-<fingerprint>/` and copied from there for the next KB or re-index."""
     folder = Path(kb_dir) / CONTEXT_FILE
-    StaticTextEncoder.distill(transformer).save(folder)
+    cache_dir = getattr(transformer, "cache_dir", None)
+    cached = Path(cache_dir) / f"context-{transformer.fingerprint}" if cache_dir else None
+    shutil.rmtree(folder, ignore_errors=True)
+    if cached is not None and (cached / DONE).is_file():
+        shutil.copytree(cached, folder)
+        log.info("static context encoder copied from %s", cached)
+    else:
+        StaticTextEncoder.distill(transformer).save(folder)
+        (folder / DONE).touch()
+        if cached is not None:  # copied whole, then renamed: readers never see half a model
+            part = cached.with_name(f".{cached.name}.{os.getpid()}")
+            shutil.rmtree(part, ignore_errors=True)
+            shutil.copytree(folder, part)
+            try:
+                os.replace(part, cached)
+            except OSError:  # another process cached it first
+                shutil.rmtree(part, ignore_errors=True)
     folder.with_suffix(".json").write_text(json.dumps({
         "format": FORMAT, "model_id": STATIC_PREFIX + transformer.model_id,
         "base_model_id": transformer.model_id, "kb_checksum": kb.checksum,

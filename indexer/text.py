@@ -7,6 +7,8 @@ tests and debugging (`--text-model hashing`); it knows spelling, not meaning.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import zlib
@@ -188,7 +190,6 @@ def onnx_int8_session(encoder: TransformerTextEncoder, threads: int | None, cach
     (dynamic quantisation: per-channel int8 weights, uint8 activations quantised per batch,
     `reduce_range` for CPUs without VNNI). The quantised graph is cached in `cache_dir` (keyed
     by model id and weights), else built in a temporary folder (~30 s for MiniLM)."""
-    import hashlib
     import tempfile
     import warnings
 
@@ -199,17 +200,13 @@ def onnx_int8_session(encoder: TransformerTextEncoder, threads: int | None, cach
         raise ModelLoadError("quantize='int8' needs ONNX Runtime: pip install 'mmel[onnx]' "
                              "(onnxruntime and onnx)") from None
     torch = encoder._torch
-    digest = hashlib.sha1(encoder.model_id.encode())
-    for name, tensor in sorted(encoder.model.state_dict().items()):  # weights, not just the id
-        digest.update(name.encode())
-        digest.update(tensor.float().sum().item().hex().encode())
     tmp = None
     if cache_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="mmel-onnx-")
         cache_dir = tmp.name
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"text-{digest.hexdigest()[:16]}-int8.onnx"
+    path = folder / f"text-{encoder.fingerprint}-int8.onnx"
     try:
         if not path.is_file():
             log.info("exporting %s to ONNX and quantising it to int8 (%s)", encoder.model_id, path)
@@ -316,6 +313,7 @@ class TransformerTextEncoder:
                                 if getattr(self.tokenizer, "is_fast", False) else None)
         self._fast = _fast_tokenizer(self._tokenizer_json, max_length) if self._tokenizer_json else None
         self.quantize = quantize
+        self.cache_dir = cache_dir  # derived models (int8 graph, distilled context encoder) are kept here
         # int8: a one-thread session run by `threads` Python threads at once (ONNX Runtime
         # releases the GIL), measured 10-15 % more entities per CPU-second than one session
         # with 2 intra-op threads on 2 cores (benchmarks/results/cpu_encode.json)
@@ -323,6 +321,16 @@ class TransformerTextEncoder:
         self._ort_workers = max(1, int(threads or torch.get_num_threads()))
         log.info("text encoder %s on %s (%s, dim %d)", self.model_id, self.device,
                  "ONNX Runtime int8" if quantize else self.dtype, self.dim)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits naming this model's weights (id, tensor names and sums): the key of the
+        models derived from it and cached in `cache_dir`."""
+        digest = hashlib.sha1(self.model_id.encode())
+        for name, tensor in sorted(self.model.state_dict().items()):  # weights, not just the id
+            digest.update(name.encode())
+            digest.update(tensor.float().sum().item().hex().encode())
+        return digest.hexdigest()[:16]
 
     # -- tokenising ---------------------------------------------------------------------------
 

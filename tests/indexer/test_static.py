@@ -70,3 +70,28 @@ def test_loading_never_distils(tiny_kb_path, tmp_path):
     with pytest.raises(ModelLoadError, match="mmel kb index"):
         load_context_encoder("static:sentence-transformers/all-MiniLM-L6-v2", KnowledgeBase(tiny_kb_path), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_distilled_encoder_is_kept_per_transformer_and_reused(tiny_kb_path, tmp_path, monkeypatch):
+    """With a cache folder, the second KB (or re-index) copies the distilled encoder instead of
+    distilling again, and the copy encodes the same."""
+    from indexer.static import build_context_encoder
+    from kb.store import KnowledgeBase
+
+    kb = KnowledgeBase(tiny_kb_path)
+    tiny = TinyTransformer()
+    tiny.cache_dir, tiny.fingerprint = tmp_path / "models", "0123abcd"
+    build_context_encoder(kb, tiny, tmp_path / "one")
+    assert (tmp_path / "models" / "context-0123abcd" / ".complete").is_file()
+
+    def distil_again(cls, transformer):
+        raise AssertionError("distilled again")
+
+    monkeypatch.setattr(StaticTextEncoder, "distill", classmethod(distil_again))
+    build_context_encoder(kb, tiny, tmp_path / "two")
+    one, two = (load_context_encoder("static:tiny-bert", kb, tmp_path / name) for name in ("one", "two"))
+    texts = ["Karl Friedrich von Gaertner was a botanist.", "Oscar II"]
+    assert np.array_equal(one.encode(texts), two.encode(texts))
+    tiny.fingerprint = "other"  # another transformer's weights: not the cached one
+    with pytest.raises(AssertionError, match="distilled again"):
+        build_context_encoder(kb, tiny, tmp_path / "three")
