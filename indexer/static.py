@@ -82,29 +82,41 @@ class StaticTextEncoder:
             raise ModelLoadError(f"cannot load static encoder {folder}: {exc}") from None
 
 
-def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike) -> Path:
-    """Distil the static context encoder for a KB's transformer and save it in `<kb_dir>/context/`
-    with its manifest `<kb_dir>/context.json`. The distillation depends on the transformer only,
-    not the KB: when the transformer has a `cache_dir` (`mmel kb index`: `<home>/models`), it is
-    kept there as `context-<fingerprint>/` and copied from there for the next KB or re-index."""
-    folder = Path(kb_dir) / CONTEXT_FILE
+def cached_context_encoder(transformer) -> Path | None:
+    """The folder `<cache_dir>/context-<fingerprint>/` holding `transformer`'s distilled encoder,
+    distilled into it first when missing; None when the transformer has no `cache_dir`. The
+    distillation depends on the transformer only, not on a KB, so every KB indexed with it (and
+    every re-index) copies this one. Written whole, then renamed: readers never see half a model."""
     cache_dir = getattr(transformer, "cache_dir", None)
-    cached = Path(cache_dir) / f"context-{transformer.fingerprint}" if cache_dir else None
+    if not cache_dir:
+        return None
+    cached = Path(cache_dir) / f"context-{transformer.fingerprint}"
+    if not (cached / DONE).is_file():
+        part = cached.with_name(f".{cached.name}.{os.getpid()}")
+        shutil.rmtree(part, ignore_errors=True)
+        StaticTextEncoder.distill(transformer).save(part)
+        (part / DONE).touch()
+        try:
+            os.replace(part, cached)
+        except OSError:  # another process cached it first (or a stale half copy is in the way)
+            shutil.rmtree(part, ignore_errors=True)
+            if not (cached / DONE).is_file():
+                raise
+    return cached
+
+
+def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike) -> Path:
+    """Distil the static context encoder for a KB's transformer (or copy it from the
+    transformer's cache, `cached_context_encoder`) into `<kb_dir>/context/` with its manifest
+    `<kb_dir>/context.json`."""
+    folder = Path(kb_dir) / CONTEXT_FILE
     shutil.rmtree(folder, ignore_errors=True)
-    if cached is not None and (cached / DONE).is_file():
+    cached = cached_context_encoder(transformer)
+    if cached is not None:
         shutil.copytree(cached, folder)
         log.info("static context encoder copied from %s", cached)
     else:
         StaticTextEncoder.distill(transformer).save(folder)
-        (folder / DONE).touch()
-        if cached is not None:  # copied whole, then renamed: readers never see half a model
-            part = cached.with_name(f".{cached.name}.{os.getpid()}")
-            shutil.rmtree(part, ignore_errors=True)
-            shutil.copytree(folder, part)
-            try:
-                os.replace(part, cached)
-            except OSError:  # another process cached it first
-                shutil.rmtree(part, ignore_errors=True)
     folder.with_suffix(".json").write_text(json.dumps({
         "format": FORMAT, "model_id": STATIC_PREFIX + transformer.model_id,
         "base_model_id": transformer.model_id, "kb_checksum": kb.checksum,
