@@ -25,7 +25,7 @@ For one mention with key `m` and context embedding `c` in a document with words 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -46,8 +46,8 @@ class CandidateKB(Protocol):
     def prior_candidates(self, key: str, k: int) -> list[tuple[int, float]]:
         """The top `k` `(entity idx, p(e|m))` for a mention key, most probable first."""
 
-    def mention_stats(self, key: str) -> tuple[float, int] | None:
-        """`(anchor count, number of entities)` for a mention key, None if unknown."""
+    def mention_info(self, keys: Iterable[str]) -> Mapping[str, tuple]:
+        """`{key: (anchor count, number of entities, link probability)}` of the known `keys`."""
 
     def iter_mentions(self) -> Iterator[tuple[str, float, int]]:
         """Every `(mention key, anchor count, number of entities)`."""
@@ -161,6 +161,34 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
     return name if name != _POSSESSIVE.sub("", text[start:end]) else None
 
 
+def surface_forms(surface: str) -> list[list[str]]:
+    """The keys a surface may be known by, grouped, in order of preference: its own; without a
+    possessive ("Masaryk's"); its strongest name variants, a group per weight ("Edwin Grant
+    Conklin" → "Edwin Conklin", "Eric I of Saxe-Lauenburg" → "Eric I"); for two words, the other
+    name order ("Hyun-soo Kim" → "Kim Hyun-soo")."""
+    key = mention_key(surface)
+    groups = [[key]]
+    bare = mention_key(_POSSESSIVE.sub("", surface))
+    if bare != key:
+        groups.append([bare])
+    variants = [(k, w) for a, w in alias_fn.derive(surface) if w >= alias_fn.FIRST_LAST and (k := mention_key(a))]
+    for weight in sorted({w for _, w in variants}, reverse=True):
+        groups.append(list(dict.fromkeys(k for k, w in variants if w == weight)))
+    parts = key.split()
+    if len(parts) == 2:
+        groups.append([f"{parts[1]} {parts[0]}"])
+    return groups
+
+
+def first_known(groups: Sequence[Sequence[str]], known: Mapping[str, object] | set[str]) -> list[str]:
+    """The `known` keys of the first group that has any."""
+    for group in groups:
+        hits = [k for k in group if k in known]
+        if hits:
+            return hits
+    return []
+
+
 def document_words(text: str, mention: TextMention) -> frozenset[str]:
     """The words of `text` outside the mention's span (what `name_in_document` looks in)."""
     return frozenset(words(without_span(text, mention.start, mention.end)))
@@ -198,35 +226,14 @@ class CandidateGenerator:
         )
         return [h[0] for h in hits]
 
-    def _partial(self, surface: str) -> list[str]:
-        """For a surface longer than any name ("Edwin Grant Conklin", "Eric I of Saxe-Lauenburg"):
-        the strongest of its own name variants (first + last, regnal form, ...) that the KB knows."""
-        variants = sorted(alias_fn.derive(surface), key=lambda a: -a[1])
-        for weight in sorted({w for _, w in variants if w >= alias_fn.FIRST_LAST}, reverse=True):
-            keys = [k for a, w in variants if w == weight and (k := mention_key(a)) and self.kb.mention_stats(k)]
-            if keys:
-                return keys
-        return []
-
     def _known_keys(self, surface: str) -> list[str]:
-        """The keys the KB knows for `surface`: its own; else without a possessive
-        ("Masaryk's"); else its strongest name variants (`_partial`); else, for two words, the
-        other name order ("Hyun-soo Kim" → "Kim Hyun-soo"). Empty when none is known."""
-        key = mention_key(surface)
-        if self.kb.mention_stats(key):
-            return [key]
-        bare = mention_key(_POSSESSIVE.sub("", surface))
-        if bare != key and self.kb.mention_stats(bare):
-            return [bare]
-        variants = self._partial(surface)
-        if variants:
-            return variants
-        parts = key.split()
-        swapped = " ".join(reversed(parts))
-        return [swapped] if len(parts) == 2 and self.kb.mention_stats(swapped) else []
+        """The first group of `surface_forms(surface)` the KB knows (one query); [] if none."""
+        groups = surface_forms(surface)
+        return first_known(groups, self.kb.mention_info(k for g in groups for k in g))
 
-    def _gather(self, text: str, mentions: Sequence[TextMention], dense_ids) -> list[_Pool]:
-        """Candidates of each mention of one document, with prior, rank and sources."""
+    def _gather(self, mentions: Sequence[TextMention], enclosing: Sequence[list[str]], dense_ids) -> list[_Pool]:
+        """Candidates of each mention of one document, with prior, rank and sources;
+        `enclosing[i]`: the known keys of the name written around mention i."""
         cfg = self.config
         keys = [mention_key(m.surface) for m in mentions]
         priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
@@ -241,11 +248,9 @@ class CandidateGenerator:
                 if _is_part(key, other):  # this surface: name_in_document tells the reranker who is meant
                     for idx, _ in priors[other][: cfg.top]:
                         pool.add(idx, COREF)
-            name = enclosing_name(text, mentions[i].start, mentions[i].end)
-            if name:  # the text names it in full around the span: that name's candidates join
-                for k in self._known_keys(name):
-                    for idx, _ in self.kb.prior_candidates(k, cfg.top):
-                        pool.add(idx, COREF)
+            for k in enclosing[i]:  # the text names it in full around the span: that name's candidates join
+                for idx, _ in self.kb.prior_candidates(k, cfg.top):
+                    pool.add(idx, COREF)
             if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
                 known = self._known_keys(mentions[i].surface)
                 for fk in known or self._fuzzy(key):
@@ -270,8 +275,9 @@ class CandidateGenerator:
         dense_ids = self._nearest(contexts) if cfg.dense_k else None
         raw: list[_Pool] = []
         pos = 0
-        for text, ms in zip(texts, docs_mentions):
-            raw += self._gather(text, ms, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
+        enclosing = self._enclosing(texts, docs_mentions)
+        for ms, names in zip(docs_mentions, enclosing):
+            raw += self._gather(ms, names, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
             pos += len(ms)
         # names and vectors of every candidate, in one query and one reconstruct call
         all_idx = sorted({idx for pool in raw for idx in pool.sources})
@@ -288,6 +294,14 @@ class CandidateGenerator:
                 pos += 1
             out.append(doc_out)
         return out
+
+    def _enclosing(self, texts: Sequence[str], docs_mentions) -> list[list[list[str]]]:
+        """Per document, per mention: the known keys of the name the text writes around it
+        (`enclosing_name`, `surface_forms`), all looked up in one query."""
+        names = [[enclosing_name(text, m.start, m.end) for m in ms] for text, ms in zip(texts, docs_mentions)]
+        forms = {n: surface_forms(n) for doc in names for n in doc if n}
+        known = self.kb.mention_info(k for groups in forms.values() for g in groups for k in g) if forms else {}
+        return [[first_known(forms[n], known) if n else [] for n in doc] for doc in names]
 
     def _nearest(self, contexts: np.ndarray) -> np.ndarray:
         """Ids of the `dense_k` entities nearest to each context; a context equal to the one before

@@ -113,8 +113,8 @@ class MemoryKB:
     def prior_candidates(self, key, k):
         return self.priors.get(key, [])[:k]
 
-    def mention_stats(self, key):
-        return (1.0, len(self.priors[key])) if key in self.priors else None
+    def mention_info(self, keys):
+        return {k: (1.0, len(self.priors[k]), None) for k in keys if k in self.priors}
 
     def iter_mentions(self):
         return ((k, 1.0, len(v)) for k, v in self.priors.items())
