@@ -45,6 +45,7 @@ FEATURES = (
     "name_near_mention",
     "numeral_match",
     "numeral_conflict",
+    "enclosing_missing",
 )
 NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
 
@@ -265,14 +266,28 @@ class MentionContext:
     n_candidates: int  # the size of its prior pool (`ambiguity`)
     near: frozenset[str] = frozenset()  # the words next to the mention (`near_words`)
     numerals: frozenset[str] = frozenset()  # regnal numbers written in the text (`numerals`)
+    enclosing: frozenset[str] = frozenset()  # the other tokens of the name written around it (`enclosing_tokens`)
 
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
-                    numerals: frozenset[str] = frozenset()) -> MentionContext:
+                    numerals: frozenset[str] = frozenset(), enclosing: frozenset[str] = frozenset()) -> MentionContext:
     """The context of a mention: `window` is the text around it, `rest` the whole text without
-    it, `near` the words next to it and `numerals` the regnal numbers of the whole text."""
+    it, `near` the words next to it, `numerals` the regnal numbers of the whole text and
+    `enclosing` the other tokens of the longer name it is part of."""
     return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
-                          near, numerals)
+                          near, numerals, enclosing)
+
+
+_TITLES = frozenset("king queen prince princess emperor empress pope saint st sir dame lord lady duke duchess count "
+                    "countess baron baroness president senator governor general admiral captain mr mrs ms miss dr "
+                    "professor secretary chancellor minister".split())
+
+
+def enclosing_tokens(name: str | None, surface: str) -> frozenset[str]:
+    """The informative tokens of the longer name a mention is part of ("San Diego" around
+    "Diego" → {"san"}), without the mention's own and without titles ("King George V" around
+    "George" → none): what an entity meant by the mention should have in its name too."""
+    return name_tokens(name) - surface_words(surface) - _TITLES if name else frozenset()
 
 
 def candidate_features(
@@ -316,5 +331,6 @@ def candidate_features(
             len(toks & s_words) / len(toks) if toks else 0.0,  # name_in_mention
             tokens_in_document(toks, s_words, mention.near),  # name_near_mention
             *numeral_features(prof.numerals, mention.numerals),
+            len(mention.enclosing - toks) / len(mention.enclosing) if mention.enclosing else 0.0,  # enclosing_missing
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

@@ -20,9 +20,10 @@ from kb.errors import ConfigError
 from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
-from linker.candidates import CandidateGenerator, MentionCandidates
+from linker.candidates import CandidateGenerator, MentionCandidates, enclosing_name
 from linker.config import LinkerConfig, RerankerConfig
-from linker.features import FEATURES, candidate_features, mention_context, near_words, numerals, without_span
+from linker.features import (FEATURES, candidate_features, enclosing_tokens, mention_context, near_words, numerals,
+                             without_span)
 from linker.mentions import make_detector
 from linker.reranker import Reranker
 
@@ -89,7 +90,8 @@ def featurize(
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
-                                      near_words(doc.text, m.start, m.end), numerals(doc.text))
+                                      near_words(doc.text, m.start, m.end), numerals(doc.text),
+                                      enclosing_tokens(enclosing_name(doc.text, m.start, m.end), m.surface))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)

@@ -91,3 +91,19 @@ def test_name_near_mention():
                            [frozenset({"prior"})] * 2, [1.0, 1.0])
     near_col = FEATURES.index("name_near_mention")
     assert f[0, near_col] == 1.0 and f[1, near_col] == 0.0
+
+
+def test_enclosing_missing():
+    """A span inside a longer written name ("Diego" in "San Diego") is evidence against
+    candidates whose name lacks the rest of it; titles do not count ("King George V")."""
+    from linker.features import enclosing_tokens
+
+    assert enclosing_tokens("San Diego", "Diego") == {"san"}
+    assert enclosing_tokens("King George V", "George") == frozenset()
+    assert enclosing_tokens(None, "Diego") == frozenset()
+    col = FEATURES.index("enclosing_missing")
+    mention = mention_context("Gaertner", "", "", 2, enclosing=enclosing_tokens("Karl Friedrich von Gaertner", "Gaertner"))
+    karl = Entity("Q1", "Karl Friedrich von Gaertner", "")
+    joseph = Entity("Q2", "Joseph Gaertner", "")
+    f = candidate_features(mention, [karl, joseph], [0.5, 0.5], [0, 1], [0.0, 0.0], [frozenset({"prior"})] * 2, [0.0, 0.0])
+    assert f[0, col] == 0.0 and f[1, col] == 1.0
