@@ -285,6 +285,15 @@ def _checksum(conn: sqlite3.Connection) -> str:
     return h.hexdigest()[:16]
 
 
+def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
+    """This thread's read-only connection to the SQLite file `path`, kept in `local`."""
+    conn = getattr(local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        local.conn = conn
+    return conn
+
+
 class KnowledgeBase:
     """Read-only access to a built KB. Safe to share between threads."""
 
@@ -309,11 +318,7 @@ class KnowledgeBase:
         self._link_prob = "link_prob" if self.meta["schema_version"] >= 2 else "NULL"
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+        return thread_connection(self._local, self.path)
 
     @property
     def checksum(self) -> str:
@@ -390,13 +395,6 @@ class KnowledgeBase:
             "SELECT entity_idx, p FROM priors WHERE mention = ? ORDER BY p DESC, entity_idx LIMIT ?",
             (key, k),
         ).fetchall()
-
-    def mention_stats(self, key: str) -> tuple[float, int] | None:
-        """`(anchor count, number of entities)` for a mention key, or None if unknown."""
-        row = self._conn().execute(
-            "SELECT anchors, entities FROM mentions WHERE mention = ?", (key,)
-        ).fetchone()
-        return (row[0], row[1]) if row else None
 
     def mention_info(self, keys: Iterable[str]) -> dict[str, tuple[float, int, float | None]]:
         """`{key: (anchor count, number of entities, link probability or None)}` for the known

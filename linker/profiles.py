@@ -25,6 +25,7 @@ from tqdm import tqdm
 from kb.errors import KBError
 from kb.files import atomic_path
 from kb.lock import WriteLock
+from kb.store import thread_connection
 from kb.types import Entity
 from linker.features import EntityProfile, entity_profile, key_tokens
 
@@ -79,11 +80,7 @@ class StoredProfiles:
         self._local = threading.local()
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+        return thread_connection(self._local, self.path)
 
     def meta(self) -> dict:
         return {k: json.loads(v) for k, v in self._conn().execute("SELECT key, value FROM meta")}
