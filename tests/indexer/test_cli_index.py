@@ -45,3 +45,20 @@ def test_kb_add_faces(home, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["added"] == 1 and out["skipped"]["unreadable"]["count"] == 1
+
+
+def test_kb_profiles_writes_current_profiles(home):
+    """`kb index` writes the entity profiles; `kb profiles` writes them again on their own, and
+    the linker's loader takes them as current (not the computing fallback)."""
+    from kb.store import KnowledgeBase
+    from linker.profiles import StoredProfiles, load_profiles
+
+    folder = home / "kbs" / "default"
+    assert runner.invoke(app, ["kb", "index", "--home", str(home), "--text-model", "hashing", "--no-progress"]).exit_code == 0
+    assert (folder / "profiles.sqlite").is_file()
+    (folder / "profiles.sqlite").unlink()
+    res = runner.invoke(app, ["kb", "profiles", "--home", str(home), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert isinstance(load_profiles(KnowledgeBase(folder / "kb.sqlite"), folder), StoredProfiles)
+    res = runner.invoke(app, ["kb", "profiles", "--home", str(home), "--kb", "nope"])
+    assert res.exit_code != 0 and "nope" in str(res.exception) + res.output
