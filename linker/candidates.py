@@ -86,6 +86,7 @@ class MentionCandidates:
     vectors: np.ndarray = field(compare=False, repr=False)  # (len(idxs), dim) entity embeddings
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
     profiles: tuple[EntityProfile, ...] = field(default=(), compare=False, repr=False)  # features.EntityProfile
+    enclosing: str | None = None  # the longer name the text writes around the mention (`enclosing_name`)
 
 
 PRIOR, COREF, FUZZY, DENSE = 1, 2, 4, 8  # how a candidate was found (bit flags while gathering)
@@ -275,9 +276,9 @@ class CandidateGenerator:
         dense_ids = self._nearest(contexts) if cfg.dense_k else None
         raw: list[_Pool] = []
         pos = 0
-        enclosing = self._enclosing(texts, docs_mentions)
-        for ms, names in zip(docs_mentions, enclosing):
-            raw += self._gather(ms, names, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
+        names, known = self._enclosing(texts, docs_mentions)
+        for ms, keys in zip(docs_mentions, known):
+            raw += self._gather(ms, keys, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
             pos += len(ms)
         # names and vectors of every candidate, in one query and one reconstruct call
         all_idx = sorted({idx for pool in raw for idx in pool.sources})
@@ -287,21 +288,22 @@ class CandidateGenerator:
         profs = self.profiles.get(all_idx, ents)
         out: list[list[MentionCandidates]] = []
         pos = 0
-        for text, ms in zip(texts, docs_mentions):
+        for text, ms, doc_names in zip(texts, docs_mentions, names):
             doc_out = []
-            for m in ms:
-                doc_out.append(self._rank(m, document_words(text, m), raw[pos], contexts[pos], vecs, ents, profs, row))
+            for m, name in zip(ms, doc_names):
+                doc_out.append(self._rank(m, name, document_words(text, m), raw[pos], contexts[pos], vecs, ents,
+                                          profs, row))
                 pos += 1
             out.append(doc_out)
         return out
 
-    def _enclosing(self, texts: Sequence[str], docs_mentions) -> list[list[list[str]]]:
-        """Per document, per mention: the known keys of the name the text writes around it
-        (`enclosing_name`, `surface_forms`), all looked up in one query."""
+    def _enclosing(self, texts: Sequence[str], docs_mentions) -> tuple[list[list[str | None]], list[list[list[str]]]]:
+        """Per document, per mention: the name the text writes around it (`enclosing_name`) and
+        that name's known keys (`surface_forms`), all looked up in one query."""
         names = [[enclosing_name(text, m.start, m.end) for m in ms] for text, ms in zip(texts, docs_mentions)]
         forms = {n: surface_forms(n) for doc in names for n in doc if n}
         known = self.kb.mention_info(k for groups in forms.values() for g in groups for k in g) if forms else {}
-        return [[first_known(forms[n], known) if n else [] for n in doc] for doc in names]
+        return names, [[first_known(forms[n], known) if n else [] for n in doc] for doc in names]
 
     def _nearest(self, contexts: np.ndarray) -> np.ndarray:
         """Ids of the `dense_k` entities nearest to each context; a context equal to the one before
@@ -310,7 +312,7 @@ class CandidateGenerator:
         new[1:] = (contexts[1:] != contexts[:-1]).any(1)
         return self.index.search(contexts[new], self.config.dense_k, self.config.dense_ef_search)[1][np.cumsum(new) - 1]
 
-    def _rank(self, mention, doc_words, pool: _Pool, ctx, vecs, ents, profs, row) -> MentionCandidates:
+    def _rank(self, mention, enclosing, doc_words, pool: _Pool, ctx, vecs, ents, profs, row) -> MentionCandidates:
         cfg = self.config
         idxs = list(pool.sources)
         sims = dict(zip(idxs, (vecs[[row[i] for i in idxs]] @ ctx).tolist()))
@@ -339,4 +341,5 @@ class CandidateGenerator:
             vectors=vecs[[row[i] for i in kept]] if kept else np.zeros((0, vecs.shape[1]), np.float32),
             ranked_pool=tuple(ranked),
             profiles=tuple(profs[row[i]] for i in kept),
+            enclosing=enclosing,
         )

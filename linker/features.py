@@ -160,8 +160,12 @@ def numeral_features(name: str | frozenset[str], document_numerals: frozenset[st
 def name_in_mention(name: str, surface: str) -> float:
     """The share of the entity's name tokens found in the mention ("Gerald Rudolph Ford" → 1 for
     Gerald Ford): long name variants hold the whole name."""
-    toks = name_tokens(name)
-    return len(toks & surface_words(surface)) / len(toks) if toks else 0.0
+    return tokens_in_mention(name_tokens(name), surface_words(surface))
+
+
+def tokens_in_mention(tokens: frozenset[str], surface: frozenset[str]) -> float:
+    """`name_in_mention` from the entity's `name_tokens` and the mention's `surface_words`."""
+    return len(tokens & surface) / len(tokens) if tokens else 0.0
 
 
 @lru_cache(maxsize=1 << 16)
@@ -328,7 +332,7 @@ def candidate_features(
             "dense" in src,
             "fuzzy" in src,
             doc,
-            len(toks & s_words) / len(toks) if toks else 0.0,  # name_in_mention
+            tokens_in_mention(toks, s_words),  # name_in_mention
             tokens_in_document(toks, s_words, mention.near),  # name_near_mention
             *numeral_features(prof.numerals, mention.numerals),
             len(mention.enclosing - toks) / len(mention.enclosing) if mention.enclosing else 0.0,  # enclosing_missing

@@ -20,7 +20,7 @@ from kb.errors import ConfigError
 from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
-from linker.candidates import CandidateGenerator, MentionCandidates, enclosing_name
+from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
 from linker.features import (FEATURES, candidate_features, enclosing_tokens, mention_context, near_words, numerals,
                              without_span)
@@ -86,12 +86,13 @@ def featurize(
     mmask = np.zeros((B, M), bool)
     pos = 0
     for b, (doc, doc_cands) in enumerate(zip(docs, cands)):
+        doc_numerals = numerals(doc.text)
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
-                                      near_words(doc.text, m.start, m.end), numerals(doc.text),
-                                      enclosing_tokens(enclosing_name(doc.text, m.start, m.end), m.surface))
+                                      near_words(doc.text, m.start, m.end), doc_numerals,
+                                      enclosing_tokens(mc.enclosing, m.surface))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)
