@@ -244,7 +244,7 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, max=200, help="Training epochs; the model kept averages the weights after epochs 3..N (N < 3: the last).")] = 8,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,
     context: Annotated[str, typer.Option(help="Context encoder: static (distilled from the text model, fast) or transformer.")] = "static",
-    keep: Annotated[str, typer.Option(help="Candidate reduction: 'all' keeps all top 30; P+C keeps P by prior and C by context similarity of them (the M3EL/REL recipe is 4+3; measured weaker on WikiMEL dev).")] = "all",
+    keep: Annotated[str, typer.Option(help="Candidate reduction: 'all' keeps all top 50; P+C keeps P by prior and C by context similarity of them (the M3EL/REL recipe is 4+3; measured weaker on WikiMEL dev).")] = "all",
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,

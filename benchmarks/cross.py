@@ -4,8 +4,8 @@
 
 Trains one reranker per row against the merged KB (`make_data.py`: WikiMEL ∪ Richpedia by qid):
 on WikiMEL train (dev: WikiMEL dev), on the Richpedia train part (dev: the Richpedia dev part,
-its last 2,000 documents) and on both (dev: both, each weighing the same). Epochs and the NIL
-threshold are chosen on those dev sets only. Each model then links WikiMEL dev and the Richpedia
+its last 2,000 documents) and on both (dev: both, each weighing the same). The NIL
+threshold is chosen on those dev sets only (the weights are averaged over epochs 3..8, none picked). Each model then links WikiMEL dev and the Richpedia
 dev part, each on its own KB and on the merged KB (given spans): Hits@1, recall@30, micro-F1
 (NIL on), beside the fuzzy+dense and exact-name baselines on the same KB and data. Writes
 `results/cross.json`; `--bundle` copies the model trained on both into `linker/data/` (the model

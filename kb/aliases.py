@@ -30,6 +30,71 @@ _TERRITORY = re.compile(r"\sof\s+(.+)$")
 _NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count von Bülow" → "Bülow"
 
 
+# Forms of one given name: English nicknames and the continental forms English Wikipedia
+# anglicises ("Ludwig I" is Louis I, Grand Duke of Baden; "Jim Morrison" was James Douglas
+# Morrison). Each folded form maps to one canonical form; forms that are also distinct names
+# in English (Jean, Jan, Carl, Harry, Jerry, Ted) are left out.
+_GIVEN_NAME_FORMS = {
+    "james": "jim jimmy jamie",
+    "william": "bill billy will willie willy wilhelm guillaume guglielmo willem",
+    "robert": "bob bobby rob robbie roberto",
+    "richard": "dick rick ricky richie",
+    "thomas": "tom tommy",
+    "daniel": "dan danny",
+    "david": "dave",
+    "michael": "mike mick mickey michel michele miguel mikhail",
+    "joseph": "joe joey josef giuseppe jose",
+    "edward": "ed eddie eduard edouard eduardo",
+    "benjamin": "ben",
+    "samuel": "sam",
+    "anthony": "tony anton antonio antoine",
+    "raymond": "ray",
+    "frederick": "fred freddie fritz friedrich frederic federico",
+    "alexander": "alex alexandre alessandro alejandro",
+    "andrew": "andy",
+    "christopher": "chris",
+    "charles": "chuck charlie karl",
+    "nicholas": "nick nikolaus nicolas nicola nikolai",
+    "patricia": "patti patty tricia",
+    "peter": "pete pierre pietro pedro pieter",
+    "philip": "phil philipp philippe filippo felipe",
+    "matthew": "matt",
+    "lawrence": "larry",
+    "john": "jack johnny johann johannes giovanni juan joao",
+    "kenneth": "ken kenny",
+    "donald": "don donny",
+    "ronald": "ron ronnie",
+    "gregory": "greg",
+    "jeffrey": "jeff",
+    "timothy": "tim",
+    "louis": "ludwig luis luigi lodewijk",
+    "henry": "heinrich henri enrico enrique hendrik",
+    "george": "georg georges giorgio jorge",
+    "francis": "franz francois francesco",
+    "paul": "paolo pablo",
+    "stephen": "stefan stephan etienne stefano esteban",
+    "albert": "albrecht",
+    "ernest": "ernst",
+    "conrad": "konrad",
+    "maurice": "moritz maurizio mauricio",
+    "bertha": "berta",
+    "rudolph": "rudolf",
+    "elizabeth": "liz beth betty elisabeth elisabetta",
+    "margaret": "peggy maggie",
+    "catherine": "katharina katherine caterina catalina ekaterina yekaterina",
+    "mary": "maria marie",
+    "sophia": "sophie sofia",
+    "amelia": "amalie amalia",
+}
+GIVEN_NAME = {form: name for name, forms in _GIVEN_NAME_FORMS.items() for form in forms.split()}
+
+
+def given_name(token: str) -> str:
+    """The canonical form of a folded name token ("wilhelm", "bill" → "william"); other tokens
+    unchanged."""
+    return GIVEN_NAME.get(token, token)
+
+
 def base_name(name: str) -> str:
     """`"Fred (footballer, born 1979)"` → `"Fred"`."""
     return _PAREN.sub("", name).strip() or name.strip()

@@ -86,7 +86,7 @@ def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None
     calibration on the dev files together); saves to `out` or `<home>/models/reranker`.
 
     `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
-    `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 30) or `all`.
+    `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 50) or `all`.
     """
     from indexer.dense import load_text_index
     from indexer.static import STATIC_PREFIX, load_context_encoder
@@ -115,7 +115,7 @@ def _paths(files) -> list[Path]:
 
 
 def parse_keep(keep: str):
-    """`"4+3"` → keep 4 by prior + 3 by context of the top 30; `"all"` → keep all 30."""
+    """`"4+3"` → keep 4 by prior + 3 by context of the top 50; `"all"` → keep all 50."""
     from linker.candidates import CandidateConfig
 
     if keep == "all":

@@ -36,7 +36,7 @@ from kb import aliases as alias_fn
 from kb.normalize import mention_key
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
-from linker.features import EntityProfile, surface_words, tokens_in_document, without_span, words
+from linker.features import EntityProfile, description_score, surface_words, tokens_in_document, without_span, words
 from linker.profiles import ComputedProfiles, ProfileSource
 
 
@@ -121,6 +121,9 @@ _JOINERS = frozenset("of von van de der den da di du la le zu del della dos das 
 _NOT_NAME = frozenset("A An The In At On By For From With His Her Its Their This That These Those Portrait Photo Bust "
                       "Statue Memorial Detail Image Picture Painting".split())
 _ENCLOSING_WORDS = 6  # the longest name `enclosing_name` builds
+# ranks of the "Name, Rank of Place" names ("Frederick, Prince of Hohenzollern"): a name runs on across their comma
+_RANKS = frozenset("Prince Princess Duke Duchess Archduke Archduchess Margrave Margravine Landgrave Elector Count "
+                   "Countess Earl Baron Baroness Viscount Marquess King Queen Emperor Empress Grand".split())
 
 
 def _name_word(word: str) -> bool:
@@ -130,8 +133,9 @@ def _name_word(word: str) -> bool:
 def enclosing_name(text: str, start: int, end: int) -> str | None:
     """The longer name the text writes around `text[start:end]` (a mention): the run of
     capitalised words (and joiners between them: "of", "von", ...) the span sits in, on one
-    line and not across punctuation; None when the span is the whole run. "Gaertner" in "Karl
-    Friedrich von Gaertner was a botanist" → "Karl Friedrich von Gaertner"."""
+    line and not across punctuation but the comma of "Name, Rank of Place"; None when the span
+    is the whole run. "Gaertner" in "Karl Friedrich von Gaertner was a botanist" → "Karl
+    Friedrich von Gaertner"; "Hohenzollern" in "Frederick, Prince of Hohenzollern was" → all of it."""
     words = [(m.start(), m.end(), m.group()) for m in _NAME_WORD.finditer(text, max(0, start - 120), min(len(text), end + 120))]
     inside = [i for i, (a, b, _) in enumerate(words) if a < end and b > start]
     if not inside:
@@ -140,8 +144,12 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
     def joined(i: int, j: int) -> bool:  # words i and j = i + 1 are separated by spaces only
         return not text[words[i][1] : words[j][0]].strip()
 
+    def rank_after_comma(i: int, j: int) -> bool:  # "Frederick, Prince": name, comma, rank
+        return (text[words[i][1] : words[j][0]].strip() == "," and words[j][2] in _RANKS
+                and _name_word(words[i][2]) and not words[i][2].endswith("."))
+
     lo, hi = inside[0], inside[-1]
-    while lo > 0 and hi - lo + 1 < _ENCLOSING_WORDS and joined(lo - 1, lo):
+    while lo > 0 and hi - lo + 1 < _ENCLOSING_WORDS and (joined(lo - 1, lo) or rank_after_comma(lo - 1, lo)):
         w = words[lo - 1][2]
         if _name_word(w):
             lo -= 1
@@ -149,7 +157,7 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
             lo -= 2
         else:
             break
-    while hi + 1 < len(words) and hi - lo + 1 < _ENCLOSING_WORDS and joined(hi, hi + 1):
+    while hi + 1 < len(words) and hi - lo + 1 < _ENCLOSING_WORDS and (joined(hi, hi + 1) or rank_after_comma(hi, hi + 1)):
         w = words[hi + 1][2]
         if _name_word(w) and not w.endswith("."):
             hi += 1
@@ -319,7 +327,9 @@ class CandidateGenerator:
         surface = surface_words(mention.surface)
         evidence = {i: tokens_in_document(profs[row[i]].name_tokens, surface, doc_words) for i in idxs}
         priors = pool.priors
-        ranked = sorted(idxs, key=lambda i: (-(priors.get(i, 0.0) + evidence[i]), -sims[i]))[: cfg.top]
+        # equal priors (every "Johnson" of a surname-only mention) are ordered by context and popularity
+        order = {i: sims[i] + cfg.popularity * description_score(profs[row[i]].description_length) for i in idxs}
+        ranked = sorted(idxs, key=lambda i: (-(priors.get(i, 0.0) + evidence[i]), -order[i]))[: cfg.top]
         if cfg.keep_prior is None:
             kept = list(ranked)
         else:

@@ -38,16 +38,21 @@ class CandidateConfig:
     `dense_ef_search` (None: the index's own, 128; 64 measured as accurate on both dev sets, WikiMEL
     Hits@1 0.9020 vs 0.9016, Richpedia 0.9755 vs 0.9760, and 14–44 % faster linking); `fuzzy_k`
     fuzzy keys at `fuzzy_cutoff` for unknown surfaces (82: "Pyriev" finds "Pyryev", 83.3; at 88
-    recall@30 on WikiMEL dev was 0.9938 against 0.9957)."""
+    recall@30 on WikiMEL dev was 0.9938 against 0.9957). Entities of equal prior are ranked by
+    cos(context, entity) + `popularity` × `description_length` (0.3: WikiMEL dev recall@30 on the
+    merged KB 0.9941 against 0.9922 at 0: one Johnson among a hundred). `top` 50 rather than 30:
+    0.9953 there against 0.9941 (0.9949 at 40), dev Hits@1 within two mentions on both sets and
+    no measurable cost in speed."""
 
     pool: int = 500
-    top: int = 30
+    top: int = 50
     keep_prior: int | None = None
     keep_context: int = 3
     dense_k: int = 10
     dense_ef_search: int | None = 64
     fuzzy_k: int = 3
     fuzzy_cutoff: float = 82.0
+    popularity: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +199,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, object]:
 RANGES = (
     ("candidates.pool", 1, None), ("candidates.top", 1, None), ("candidates.keep_prior", 0, None),
     ("candidates.keep_context", 0, None), ("candidates.dense_k", 0, 1024), ("candidates.dense_ef_search", 1, 4096), ("candidates.fuzzy_k", 0, None),
-    ("candidates.fuzzy_cutoff", 0, 100), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
+    ("candidates.fuzzy_cutoff", 0, 100), ("candidates.popularity", 0, None), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
     ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
     ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),
     ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30), ("reranker.rank", 0, 4096),

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from rapidfuzz import fuzz
 
-from kb.aliases import base_name, surname
+from kb.aliases import base_name, given_name, surname
 from kb.normalize import mention_key
 from kb.types import Entity
 
@@ -46,6 +46,7 @@ FEATURES = (
     "numeral_match",
     "numeral_conflict",
     "enclosing_missing",
+    "enclosing_first",
 )
 NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
 
@@ -58,6 +59,7 @@ _WORD = re.compile(r"\w{3,}")
 _ROMAN = r"(?:XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
 _NUMERAL = re.compile(rf"\b[A-Z][\w'’-]*\s+(?=[IVXL]+\b)({_ROMAN})\b")  # "Oscar II", "Louis XIV"
 _NAME_NUMERAL = re.compile(rf"(?=[IVXL]){_ROMAN}")
+_AFTER_NUMERAL = re.compile(rf"\s+({_ROMAN})\b")
 _TOKEN = re.compile(r"\w+")
 _NAME_STOP = frozenset("of the and de del della der den di du da van von zu la le al el bin ibn jr sr".split())
 _STOP = frozenset(
@@ -85,8 +87,9 @@ def content_words(text: str) -> set[str]:
 
 
 def words(text: str) -> list[str]:
-    """Folded, lower-cased word tokens of `text` (the unit of `name_in_document`)."""
-    return _TOKEN.findall(mention_key(text))
+    """Folded, lower-cased word tokens of `text` (the unit of `name_in_document`), given names in
+    their canonical form (`given_name`: "Ludwig" and "Louis" are one token, "Jim" and "James")."""
+    return [given_name(w) for w in _TOKEN.findall(mention_key(text))]
 
 
 def without_span(text: str, start: int, end: int) -> str:
@@ -146,11 +149,22 @@ def name_numerals(name: str) -> frozenset[str]:
     return frozenset(t for t in base_name(name).replace(",", " ").split() if _NAME_NUMERAL.fullmatch(t))
 
 
-def numeral_features(name: str | frozenset[str], document_numerals: frozenset[str]) -> tuple[float, float]:
+def numeral_after(text: str, end: int) -> str | None:
+    """The regnal number written right after a mention ending at `end` ("Philip" in "Philip I,
+    called the Amorous" → "I"), else None."""
+    m = _AFTER_NUMERAL.match(text, end)
+    return m.group(1) if m and m.group(1) else None
+
+
+def numeral_features(name: str | frozenset[str], document_numerals: frozenset[str],
+                     after: str | None = None) -> tuple[float, float]:
     """(numeral_match, numeral_conflict): the entity's regnal number is written in the document
     ("Oscar II ..." for Oscar II of Sweden), or the document writes only other numbers (for
-    Oscar I of Sweden). `name`: the entity name, or its `name_numerals`."""
+    Oscar I of Sweden). A number right `after` the mention ("Philip I") must be the entity's
+    own: an entity without it conflicts. `name`: the entity name, or its `name_numerals`."""
     own = name_numerals(name) if isinstance(name, str) else name
+    if after:
+        return (1.0, 0.0) if after in own else (0.0, 1.0)
     if not own or not document_numerals:
         return 0.0, 0.0
     match = bool(own & document_numerals)
@@ -214,6 +228,12 @@ def entity_profile(name: str, description: str) -> EntityProfile:
                          name_numerals(name), len(description))
 
 
+def description_score(length: int) -> float:
+    """`description_length`: log of a description's length in [0, 1], the KB's only popularity
+    signal (well-known people have long descriptions)."""
+    return min(math.log1p(length) / 7.0, 1.0)
+
+
 def name_features(surface: str, name: str | EntityProfile) -> tuple[float, float, float, float, float]:
     """(exact_name, surname_match, tokens_in_name, fuzzy_ratio, token_set_ratio); `name`: the
     entity name, or its profile."""
@@ -271,15 +291,20 @@ class MentionContext:
     near: frozenset[str] = frozenset()  # the words next to the mention (`near_words`)
     numerals: frozenset[str] = frozenset()  # regnal numbers written in the text (`numerals`)
     enclosing: frozenset[str] = frozenset()  # the other tokens of the name written around it (`enclosing_tokens`)
+    first: str | None = None  # the given name of the name written around it (`enclosing_first`)
+    numeral_after: str | None = None  # the regnal number written right after it (`numeral_after`)
 
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
-                    numerals: frozenset[str] = frozenset(), enclosing: frozenset[str] = frozenset()) -> MentionContext:
+                    numerals: frozenset[str] = frozenset(), enclosing: str | None = None,
+                    numeral_after: str | None = None) -> MentionContext:
     """The context of a mention: `window` is the text around it, `rest` the whole text without
-    it, `near` the words next to it, `numerals` the regnal numbers of the whole text and
-    `enclosing` the other tokens of the longer name it is part of."""
+    it, `near` the words next to it, `numerals` the regnal numbers of the whole text,
+    `enclosing` the longer name written around it (`enclosing_name`) and `numeral_after` the
+    regnal number right after it."""
     return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
-                          near, numerals, enclosing)
+                          near, numerals, enclosing_tokens(enclosing, surface), enclosing_first(enclosing, surface),
+                          numeral_after)
 
 
 _TITLES = frozenset("king queen prince princess emperor empress pope saint st sir dame lord lady duke duchess count "
@@ -292,6 +317,18 @@ def enclosing_tokens(name: str | None, surface: str) -> frozenset[str]:
     "Diego" → {"san"}), without the mention's own and without titles ("King George V" around
     "George" → none): what an entity meant by the mention should have in its name too."""
     return name_tokens(name) - surface_words(surface) - _TITLES if name else frozenset()
+
+
+def enclosing_first(name: str | None, surface: str) -> str | None:
+    """The given name of the longer name written around a mention, when the mention is not it
+    ("Alfred" of "Alfred Josef Ferdinand Jodl" around "Jodl"): of several namesakes whose names
+    the text writes, the one it names first is meant (Alfred Jodl, not Ferdinand Jodl)."""
+    if not name:
+        return None
+    for w in words(base_name(name)):
+        if len(w) > 1 and w not in _NAME_STOP and w not in _TITLES:
+            return None if w in surface_words(surface) else w
+    return None
 
 
 def candidate_features(
@@ -323,7 +360,7 @@ def candidate_features(
             1.0 / (1 + rank) if rank is not None else 0.0,
             sim,
             *_name_scores(s, s_tokens, prof[3:7]),
-            min(math.log1p(prof.description_length) / 7.0, 1.0),
+            description_score(prof.description_length),
             len(cw & prof.words) / len(cw) if cw else 0.0,
             *year_features(mention.years, prof.years),
             mention.gender * prof.gender,
@@ -334,7 +371,8 @@ def candidate_features(
             doc,
             tokens_in_mention(toks, s_words),  # name_in_mention
             tokens_in_document(toks, s_words, mention.near),  # name_near_mention
-            *numeral_features(prof.numerals, mention.numerals),
+            *numeral_features(prof.numerals, mention.numerals, mention.numeral_after),
             len(mention.enclosing - toks) / len(mention.enclosing) if mention.enclosing else 0.0,  # enclosing_missing
+            0.0 if mention.first is None else 1.0 if mention.first in toks else -1.0,  # enclosing_first
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

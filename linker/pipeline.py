@@ -22,7 +22,7 @@ from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
-from linker.features import (FEATURES, candidate_features, enclosing_tokens, mention_context, near_words, numerals,
+from linker.features import (FEATURES, candidate_features, mention_context, near_words, numeral_after, numerals,
                              without_span)
 from linker.mentions import make_detector
 from linker.reranker import Reranker
@@ -92,7 +92,7 @@ def featurize(
             rest = without_span(doc.text, m.start, m.end)
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
                                       near_words(doc.text, m.start, m.end), doc_numerals,
-                                      enclosing_tokens(mc.enclosing, m.surface))
+                                      mc.enclosing, numeral_after(doc.text, m.end))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)

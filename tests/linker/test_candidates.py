@@ -171,6 +171,8 @@ def test_enclosing_name():
     assert around("Karl Friedrich von Gaertner was a botanist.", "Gaertner") == "Karl Friedrich von Gaertner"
     assert around("Emperor Gaozong of Song , personal name Zhao Gou", "Emperor") == "Emperor Gaozong of Song"
     assert around("his cousin, King George V in 1913", "George") == "King George V"  # not across the comma
+    assert around("Frederick, Prince of Hohenzollern was the son of William", "Hohenzollern") == \
+        "Frederick, Prince of Hohenzollern"  # but across the comma of "Name, Rank of Place"
     assert around("Philip II of Macedon, Alexander's father", "Alexander") is None  # a possessive is no longer name
     assert around("Portrait of Johnson by William F. Cogswell", "Johnson") is None  # "Portrait" is no name
     assert around("The bust of Pyriev, on the bank", "Pyriev") is None
@@ -194,3 +196,20 @@ def test_names_the_text_writes_around_the_span_and_other_surface_forms():
     assert "Karl Friedrich von Gaertner" in names and "coref" in gaertner.sources[names.index("Karl Friedrich von Gaertner")]
     assert [e.name for e in masaryk.entities] == ["Jan Masaryk"] and masaryk.priors[0] == 1.0
     assert [e.name for e in kim.entities] == ["Kim Hyun-soo"]
+
+
+def test_equal_priors_are_ordered_by_context_and_popularity():
+    """A surname shared by many entities ("Johnson") gives them one prior: the better known
+    (longer description) comes first when the pool is cut, unless `popularity` is 0."""
+    kb = MemoryKB(
+        [("Q1", "Andrew Johnson", "politician"), ("Q2", "Ben Johnson", "sprinter"),
+         ("Q3", "Lyndon B. Johnson", "36th president of the United States, " * 5)],
+        {"johnson": [(0, 1.0), (1, 1.0), (2, 1.0)]},
+    )
+    text = "Johnson in 1942"
+    mention = [_mention(text, "Johnson")]
+    context = np.zeros((1, 3), np.float32)
+    top = CandidateGenerator(kb, MemoryIndex(np.eye(3, dtype=np.float32)), CandidateConfig(top=1, dense_k=0))
+    assert [e.name for e in top.generate([text], [mention], context)[0][0].entities] == ["Lyndon B. Johnson"]
+    flat = CandidateGenerator(kb, MemoryIndex(np.eye(3, dtype=np.float32)), CandidateConfig(top=1, dense_k=0, popularity=0.0))
+    assert [e.name for e in flat.generate([text], [mention], context)[0][0].entities] == ["Andrew Johnson"]

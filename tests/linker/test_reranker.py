@@ -69,3 +69,19 @@ def test_calibrate_nil_separates_low_scores():
     tau = calibrate_nil(rows, seed=1)
     assert -1.0 <= tau <= 5.0
     assert calibrate_nil([(1.0, False, 0.9)] * 50, seed=0) > 0.9  # never right: prefer NIL
+
+
+def test_calibrate_nil_matches_a_search_over_every_cut():
+    """The vectorised search picks the lowest threshold of the best accuracy, as trying every
+    cut does; pooling several random hidings is the same search over more cases."""
+    import random
+
+    from linker.train import nil_cases
+
+    rng = random.Random(3)
+    rows = [(rng.gauss(1, 1), rng.random() < 0.8, rng.gauss(0, 1)) for _ in range(300)]
+    cases = nil_cases(rows, 0)
+    cuts = [float("-inf")] + sorted({c[0] for c in cases})
+    acc = [sum((s >= t and ok) or (s < t and nil) for s, ok, nil in cases) for t in cuts]
+    assert calibrate_nil(rows, seed=0, draws=1) == cuts[acc.index(max(acc))]
+    assert calibrate_nil([], seed=0) == float("-inf")
