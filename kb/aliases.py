@@ -32,19 +32,20 @@ _NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count v
 
 # Forms of one given name: English nicknames and the continental forms English Wikipedia
 # anglicises ("Ludwig I" is Louis I, Grand Duke of Baden; "Jim Morrison" was James Douglas
-# Morrison). Each folded form maps to one canonical form; forms that are also distinct names
-# in English (Jean, Jan, Carl, Harry, Jerry, Ted) are left out.
+# Morrison). Each folded form maps to one canonical form. Left out: forms that are also distinct
+# names in English (Jean, Jan, Carl, Harry, Jerry, Ted) and common words that a document's text
+# would turn into name evidence ("will", "bill", "don" of "don't", "bob", "mike", "nick", "ed").
 _GIVEN_NAME_FORMS = {
     "james": "jim jimmy jamie",
-    "william": "bill billy will willie willy wilhelm guillaume guglielmo willem",
-    "robert": "bob bobby rob robbie roberto",
-    "richard": "dick rick ricky richie",
+    "william": "billy willie willy wilhelm guillaume guglielmo willem",
+    "robert": "bobby robbie roberto",
+    "richard": "rick ricky richie",
     "thomas": "tom tommy",
     "daniel": "dan danny",
     "david": "dave",
-    "michael": "mike mick mickey michel michele miguel mikhail",
+    "michael": "mickey michel michele miguel mikhail",
     "joseph": "joe joey josef giuseppe jose",
-    "edward": "ed eddie eduard edouard eduardo",
+    "edward": "eddie eduard edouard eduardo",
     "benjamin": "ben",
     "samuel": "sam",
     "anthony": "tony anton antonio antoine",
@@ -53,8 +54,8 @@ _GIVEN_NAME_FORMS = {
     "alexander": "alex alexandre alessandro alejandro",
     "andrew": "andy",
     "christopher": "chris",
-    "charles": "chuck charlie karl",
-    "nicholas": "nick nikolaus nicolas nicola nikolai",
+    "charles": "charlie karl",
+    "nicholas": "nikolaus nicolas nicola nikolai",
     "patricia": "patti patty tricia",
     "peter": "pete pierre pietro pedro pieter",
     "philip": "phil philipp philippe filippo felipe",
@@ -62,7 +63,7 @@ _GIVEN_NAME_FORMS = {
     "lawrence": "larry",
     "john": "jack johnny johann johannes giovanni juan joao",
     "kenneth": "ken kenny",
-    "donald": "don donny",
+    "donald": "donny",
     "ronald": "ron ronnie",
     "gregory": "greg",
     "jeffrey": "jeff",
@@ -90,7 +91,7 @@ GIVEN_NAME = {form: name for name, forms in _GIVEN_NAME_FORMS.items() for form i
 
 
 def given_name(token: str) -> str:
-    """The canonical form of a folded name token ("wilhelm", "bill" → "william"); other tokens
+    """The canonical form of a folded name token ("wilhelm", "billy" → "william"); other tokens
     unchanged."""
     return GIVEN_NAME.get(token, token)
 
