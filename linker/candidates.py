@@ -20,7 +20,13 @@ For one mention with key `m` and context embedding `c` in a document with words 
    A surface the KB does not know is looked up without a possessive ("Masaryk's"), then by its
    own strongest name variants ("Edwin Grant Conklin" → "Edwin Conklin", with that variant's
    prior: a long form of a name is as good evidence as the name), then in the other name order
-   ("Hyun-soo Kim" → "Kim Hyun-soo"), then by fuzzy matching (no prior).
+   ("Hyun-soo Kim" → "Kim Hyun-soo"); fuzzy matches (no prior) join in every case, and so do the
+   entities of its words that name at most `fuzzy_k` entities ("Salza" of the broken span "Salza
+   (or Hermann", "Maltzan" of "Heinrich Eckhard Carl Helmuth von Maltzan and by his title Baron
+   of Wartenburg and Penzlin"; no prior either). A known variant no longer hides the fuzzy
+   matches: "Prince of Schaumburg-Lippe" knows "prince" (the musician), and fuzzy matching finds
+   "Prince William of Schaumburg-Lippe". Richpedia dev part, own KB, bundled reranker: Hits@1
+   0.983 → 0.9845, recall@30 0.995 → 0.996 (these three spans); WikiMEL dev unchanged.
 """
 from __future__ import annotations
 
@@ -235,6 +241,13 @@ class CandidateGenerator:
         )
         return [h[0] for h in hits]
 
+    def _rare_words(self, surface: str) -> list[str]:
+        """The words of an unknown surface that name at most `fuzzy_k` entities ("Salza" of the
+        broken span "Salza (or Hermann", "Maltzan" of a name with all its titles)."""
+        ws = [k for w in _NAME_WORD.findall(surface) if w[:1].isupper() and len(w) > 3 and (k := mention_key(w))]
+        info = self.kb.mention_info(ws) if len(ws) > 1 else {}
+        return [k for k in dict.fromkeys(ws) if k in info and info[k][1] <= self.config.fuzzy_k]
+
     def _known_keys(self, surface: str) -> list[str]:
         """The first group of `surface_forms(surface)` the KB knows (one query); [] if none."""
         groups = surface_forms(surface)
@@ -262,10 +275,11 @@ class CandidateGenerator:
                     pool.add(idx, COREF)
             if not priors[key]:  # its own name variants carry their prior; fuzzy matches do not
                 known = self._known_keys(mentions[i].surface)
-                for fk in known or self._fuzzy(key):
+                others = [k for k in self._fuzzy(key) + self._rare_words(mentions[i].surface) if k not in known]
+                for fk in known + list(dict.fromkeys(others)):
                     for idx, p in self.kb.prior_candidates(fk, cfg.top):
                         pool.add(idx, FUZZY)
-                        pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if known else 0.0)
+                        pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if fk in known else 0.0)
             if dense_ids is not None:
                 for idx in dense_ids[i].tolist():
                     if idx >= 0:

@@ -213,3 +213,26 @@ def test_equal_priors_are_ordered_by_context_and_popularity():
     assert [e.name for e in top.generate([text], [mention], context)[0][0].entities] == ["Lyndon B. Johnson"]
     flat = CandidateGenerator(kb, MemoryIndex(np.eye(3, dtype=np.float32)), CandidateConfig(top=1, dense_k=0, popularity=0.0))
     assert [e.name for e in flat.generate([text], [mention], context)[0][0].entities] == ["Andrew Johnson"]
+
+
+def test_unknown_surface_finds_its_rare_words_and_fuzzy_keys_beside_its_variants():
+    """A broken or over-long span the KB does not know ("Salza (or Hermann") is looked up by
+    its words that name few entities ("salza"), and by fuzzy keys even when a variant of it
+    ("prince") is known; a word shared by many entities ("hermann") adds nothing."""
+    kb = MemoryKB(
+        [("Q1", "Hermann von Salza", "Grand Master"), ("Q2", "Hermann Hesse", "writer"),
+         ("Q3", "Hermann Weyl", "mathematician"), ("Q4", "Hermann Oberth", "physicist"),
+         ("Q5", "Hermann Minkowski", "mathematician"), ("Q6", "Prince", "musician"),
+         ("Q7", "Prince William of Schaumburg-Lippe", "prince")],
+        {"salza": [(0, 1.0)], "hermann": [(1, 0.3), (2, 0.3), (3, 0.2), (4, 0.2)], "prince": [(5, 1.0)],
+         "prince william of schaumburg-lippe": [(6, 1.0)]},
+    )
+    gen = CandidateGenerator(kb, MemoryIndex(np.eye(7, dtype=np.float32)), CandidateConfig(dense_k=0))
+    assert gen._rare_words("Salza (or Hermann") == ["salza"]
+    text = "Hermann von Salza (or Hermann of Salza) led the order. Son of the Prince of Schaumburg-Lippe."
+    broken, title = gen.generate([text], [[_mention(text, "Salza (or Hermann"), _mention(text, "Prince of Schaumburg-Lippe")]],
+                                 np.zeros((2, 7), np.float32))[0]
+    assert [e.name for e in broken.entities] == ["Hermann von Salza"] and broken.priors == (0.0,)
+    names = [e.name for e in title.entities]
+    assert names[0] == "Prince" and title.priors[0] == 1.0  # the known variant keeps its prior
+    assert "Prince William of Schaumburg-Lippe" in names and "fuzzy" in title.sources[names.index("Prince William of Schaumburg-Lippe")]
