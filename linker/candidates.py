@@ -242,8 +242,8 @@ class CandidateGenerator:
         return [h[0] for h in hits]
 
     def _rare_words(self, surface: str) -> list[str]:
-        """The words of an unknown surface that name at most `fuzzy_k` entities ("Salza" of the
-        broken span "Salza (or Hermann", "Maltzan" of a name with all its titles)."""
+        """The words of an unknown surface of several words that name at most `fuzzy_k` entities
+        ("Salza" of the broken span "Salza (or Hermann", "Maltzan" of a name with all its titles)."""
         ws = [k for w in _NAME_WORD.findall(surface) if w[:1].isupper() and len(w) > 3 and (k := mention_key(w))]
         info = self.kb.mention_info(ws) if len(ws) > 1 else {}
         return [k for k in dict.fromkeys(ws) if k in info and info[k][1] <= self.config.fuzzy_k]

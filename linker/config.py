@@ -38,7 +38,8 @@ class CandidateConfig:
     `dense_ef_search` (None: the index's own, 128; 64 measured as accurate on both dev sets, WikiMEL
     Hits@1 0.9020 vs 0.9016, Richpedia 0.9755 vs 0.9760, and 14–44 % faster linking); `fuzzy_k`
     fuzzy keys at `fuzzy_cutoff` for unknown surfaces (82: "Pyriev" finds "Pyryev", 83.3; at 88
-    recall@30 on WikiMEL dev was 0.9938 against 0.9957). Entities of equal prior are ranked by
+    recall@30 on WikiMEL dev was 0.9938 against 0.9957), and the most entities a word of an
+    unknown surface may name to be looked up on its own ("Salza"). Entities of equal prior are ranked by
     cos(context, entity) + `popularity` × `description_length` (0.3: WikiMEL dev recall@30 on the
     merged KB 0.9941 against 0.9922 at 0: one Johnson among a hundred). `top` 50 rather than 30:
     0.9953 there against 0.9941 (0.9949 at 40), dev Hits@1 within two mentions on both sets and
