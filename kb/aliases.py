@@ -84,6 +84,7 @@ _GIVEN_NAME_FORMS = {
     "margaret": "peggy maggie",
     "catherine": "katharina katherine caterina catalina ekaterina yekaterina",
     "mary": "maria marie",
+    "anne": "ann annie",
     "sophia": "sophie sofia",
     "amelia": "amalie amalia",
 }

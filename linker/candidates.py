@@ -126,6 +126,7 @@ _NAME_WORD = re.compile(r"[^\W\d_][\w'’.-]*")
 _JOINERS = frozenset("of von van de der den da di du la le zu del della dos das bin ibn al".split())
 _NOT_NAME = frozenset("A An The In At On By For From With His Her Its Their This That These Those Portrait Photo Bust "
                       "Statue Memorial Detail Image Picture Painting".split())
+_NO_QUOTES = str.maketrans("", "", "\"“”„«»")  # a nickname inside a name: 'Marie "Mimí" Lisbeth Langer'
 _ENCLOSING_WORDS = 6  # the longest name `enclosing_name` builds
 # ranks of the "Name, Rank of Place" names ("Frederick, Prince of Hohenzollern"): a name runs on across their comma
 _RANKS = frozenset("Prince Princess Duke Duchess Archduke Archduchess Margrave Margravine Landgrave Elector Count "
@@ -139,7 +140,8 @@ def _name_word(word: str) -> bool:
 def enclosing_name(text: str, start: int, end: int) -> str | None:
     """The longer name the text writes around `text[start:end]` (a mention): the run of
     capitalised words (and joiners between them: "of", "von", ...) the span sits in, on one
-    line and not across punctuation but the comma of "Name, Rank of Place"; None when the span
+    line and not across punctuation but the comma of "Name, Rank of Place" and the quotes of a
+    nickname ('Marie "Mimí" Lisbeth Langer'); None when the span
     is the whole run. "Gaertner" in "Karl Friedrich von Gaertner was a botanist" → "Karl
     Friedrich von Gaertner"; "Hohenzollern" in "Frederick, Prince of Hohenzollern was" → all of it."""
     words = [(m.start(), m.end(), m.group()) for m in _NAME_WORD.finditer(text, max(0, start - 120), min(len(text), end + 120))]
@@ -147,8 +149,8 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
     if not inside:
         return None
 
-    def joined(i: int, j: int) -> bool:  # words i and j = i + 1 are separated by spaces only
-        return not text[words[i][1] : words[j][0]].strip()
+    def joined(i: int, j: int) -> bool:  # words i and j = i + 1 are separated by spaces (and quotes) only
+        return not text[words[i][1] : words[j][0]].translate(_NO_QUOTES).strip()
 
     def rank_after_comma(i: int, j: int) -> bool:  # "Frederick, Prince": name, comma, rank
         return (text[words[i][1] : words[j][0]].strip() == "," and words[j][2] in _RANKS

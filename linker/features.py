@@ -292,7 +292,7 @@ class MentionContext:
     numerals: frozenset[str] = frozenset()  # regnal numbers written in the text (`numerals`)
     enclosing: frozenset[str] = frozenset()  # the other tokens of the name written around it (`enclosing_tokens`)
     first: str | None = None  # the given name of the name written around it (`enclosing_first`)
-    numeral_after: str | None = None  # the regnal number written right after it (`numeral_after`)
+    numeral_after: str | None = None  # the regnal number right after it (`numeral_after`), else the one of `enclosing`
 
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
@@ -301,7 +301,11 @@ def mention_context(surface: str, window: str, rest: str, n_candidates: int, nea
     """The context of a mention: `window` is the text around it, `rest` the whole text without
     it, `near` the words next to it, `numerals` the regnal numbers of the whole text,
     `enclosing` the longer name written around it (`enclosing_name`) and `numeral_after` the
-    regnal number right after it."""
+    regnal number right after it (else the one number of `enclosing`: "William I, Duke of
+    Bavaria-Straubing" around "Bavaria")."""
+    if numeral_after is None and enclosing:
+        own = name_numerals(enclosing) - name_numerals(surface)
+        numeral_after = next(iter(own)) if len(own) == 1 else None
     return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
                           near, numerals, enclosing_tokens(enclosing, surface), enclosing_first(enclosing, surface),
                           numeral_after)

@@ -173,6 +173,8 @@ def test_enclosing_name():
     assert around("his cousin, King George V in 1913", "George") == "King George V"  # not across the comma
     assert around("Frederick, Prince of Hohenzollern was the son of William", "Hohenzollern") == \
         "Frederick, Prince of Hohenzollern"  # but across the comma of "Name, Rank of Place"
+    assert around('Marie "Mimí" Lisbeth Langer was an Austrian-born psychoanalyst', "Langer") == \
+        'Marie "Mimí" Lisbeth Langer'  # a quoted nickname stays inside the name
     assert around("Philip II of Macedon, Alexander's father", "Alexander") is None  # a possessive is no longer name
     assert around("Portrait of Johnson by William F. Cogswell", "Johnson") is None  # "Portrait" is no name
     assert around("The bust of Pyriev, on the bank", "Pyriev") is None

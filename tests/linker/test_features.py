@@ -146,3 +146,11 @@ def test_enclosing_first_and_numeral_after():
     king, plain = Entity("Q3", "Philip I of France", ""), Entity("Q4", "Philip", "")
     f = candidate_features(mention, [king, plain], [0.5, 0.5], [0, 1], [0.0, 0.0], [frozenset({"prior"})] * 2, [0.0, 0.0])
     assert (f[0, match], f[0, conflict], f[1, match], f[1, conflict]) == (1.0, 0.0, 0.0, 1.0)
+    # the number of the name written around the span counts as written right after it
+    around = "William I, Duke of Bavaria-Straubing"
+    assert mention_context("Bavaria", "", "", 2, enclosing=around).numeral_after == "I"
+    assert mention_context("I", "", "", 2, enclosing=around).numeral_after is None  # the span is the number
+    mention = mention_context("Bavaria", "", "", 2, numerals=frozenset({"I", "IV"}), enclosing=around)
+    first, fourth = Entity("Q5", "William I, Duke of Bavaria", ""), Entity("Q6", "William IV, Duke of Bavaria", "")
+    f = candidate_features(mention, [first, fourth], [0.5, 0.5], [0, 1], [0.0, 0.0], [frozenset({"prior"})] * 2, [0.0, 0.0])
+    assert (f[0, match], f[0, conflict], f[1, match], f[1, conflict]) == (1.0, 0.0, 0.0, 1.0)
