@@ -115,6 +115,7 @@ def test_given_name_forms_match_across_languages():
     from linker.features import name_in_document, words
 
     assert words("Ludwig I succeeded as Grand Duke of Baden")[0] == "louis"
+    assert words("Ralf Moeller") == words("Ralf Möller") == ["ralf", "moller"]  # the ASCII spelling of an umlaut
     doc = frozenset(words("Ludwig I succeeded as Grand Duke of Baden"))
     assert name_in_document("Louis I, Grand Duke of Baden", "Baden", doc) == 1.0
     assert name_in_document("Frederick I, Grand Duke of Baden", "Baden", doc) < 1.0
