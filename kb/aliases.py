@@ -35,6 +35,8 @@ _NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count v
 # Morrison). Each folded form maps to one canonical form. Left out: forms that are also distinct
 # names in English (Jean, Jan, Carl, Harry, Jerry, Ted) and common words that a document's text
 # would turn into name evidence ("will", "bill", "don" of "don't", "bob", "mike", "nick", "ed").
+# The forms from "louise" on were added from errors on the Richpedia train part (Luise, Eleonore,
+# Yevgeny, Klemens, Rupprecht) and checked on both dev sets, where they change no mention.
 _GIVEN_NAME_FORMS = {
     "james": "jim jimmy jamie",
     "william": "billy willie willy wilhelm guillaume guglielmo willem",
@@ -53,15 +55,15 @@ _GIVEN_NAME_FORMS = {
     "frederick": "fred freddie fritz friedrich frederic federico",
     "alexander": "alex alexandre alessandro alejandro",
     "andrew": "andy",
-    "christopher": "chris",
+    "christopher": "chris christoph",
     "charles": "charlie karl",
-    "nicholas": "nikolaus nicolas nicola nikolai",
+    "nicholas": "nikolaus nicolas nicola nikolai nikolay nickolai",
     "patricia": "patti patty tricia",
     "peter": "pete pierre pietro pedro pieter",
     "philip": "phil philipp philippe filippo felipe",
     "matthew": "matt",
     "lawrence": "larry",
-    "john": "jack johnny johann johannes giovanni juan joao",
+    "john": "jack johnny johann johannes johan giovanni juan joao",
     "kenneth": "ken kenny",
     "donald": "donny",
     "ronald": "ron ronnie",
@@ -85,6 +87,13 @@ _GIVEN_NAME_FORMS = {
     "catherine": "katharina katherine caterina catalina ekaterina yekaterina",
     "mary": "maria marie",
     "anne": "ann annie",
+    "louise": "luise",
+    "eleanor": "eleonore eleonora",
+    "clement": "klemens clemens",
+    "eugene": "eugen evgeny yevgeny",
+    "theodore": "theodor",
+    "rupert": "ruprecht rupprecht",
+    "herman": "hermann",
     "sophia": "sophie sofia",
     "amelia": "amalie amalia",
 }

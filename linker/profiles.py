@@ -32,7 +32,7 @@ from linker.features import EntityProfile, entity_profile, key_tokens
 log = logging.getLogger(__name__)
 
 PROFILES_FILE = "profiles.sqlite"
-FORMAT = 4  # bump when `EntityProfile` or its encoding here changes
+FORMAT = 5  # bump when `EntityProfile` or its encoding here changes
 SAMPLE = 16  # rows recomputed at load to catch profiles written by other feature code
 
 

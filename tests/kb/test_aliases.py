@@ -34,6 +34,7 @@ def test_given_name_forms_share_one_canonical_form():
     assert given_name("wilhelm") == given_name("billy") == given_name("william") == "william"
     assert given_name("ludwig") == "louis" and given_name("jim") == "james"
     assert given_name("ann") == "anne"  # "Ann Anderson may refer to" is about Anne Anderson
+    assert given_name("yevgeny") == given_name("evgeny") == given_name("eugen") == "eugene"
     assert given_name("carl") == "carl" and given_name("jean") == "jean"  # distinct English names stay apart
     assert given_name("hesse") == "hesse"
     assert given_name("will") == "will" and given_name("don") == "don"  # words, not only names
