@@ -35,8 +35,8 @@ _NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count v
 # Morrison). Each folded form maps to one canonical form. Left out: forms that are also distinct
 # names in English (Jean, Jan, Carl, Harry, Jerry, Ted) and common words that a document's text
 # would turn into name evidence ("will", "bill", "don" of "don't", "bob", "mike", "nick", "ed").
-# The forms from "louise" on were added from errors on the Richpedia train part (Luise, Eleonore,
-# Yevgeny, Klemens, Rupprecht) and checked on both dev sets, where they change no mention.
+# Louise to Herman, and Johan, Christoph, Nikolay, were added from errors on the Richpedia train
+# part and checked on both dev sets, where they change no mention; Ann from a Richpedia dev error.
 _GIVEN_NAME_FORMS = {
     "james": "jim jimmy jamie",
     "william": "billy willie willy wilhelm guillaume guglielmo willem",
