@@ -112,7 +112,12 @@ def surface_words(surface: str) -> frozenset[str]:
 def name_tokens(name: str) -> frozenset[str]:
     """The informative tokens of an entity name: folded words of its base name (no disambiguator),
     without particles, joiners and initials."""
-    return frozenset(w for w in words(base_name(name)) if len(w) > 1 and w not in _NAME_STOP)
+    return frozenset(_name_words(name))
+
+
+def _name_words(name: str) -> list[str]:
+    """`name_tokens` in the order the name writes them."""
+    return [w for w in words(base_name(name)) if len(w) > 1 and w not in _NAME_STOP]
 
 
 def shares_name(surface: str, name: str) -> bool:
@@ -332,12 +337,8 @@ def enclosing_first(name: str | None, surface: str) -> str | None:
     """The given name of the longer name written around a mention, when the mention is not it
     ("Alfred" of "Alfred Josef Ferdinand Jodl" around "Jodl"): of several namesakes whose names
     the text writes, the one it names first is meant (Alfred Jodl, not Ferdinand Jodl)."""
-    if not name:
-        return None
-    for w in words(base_name(name)):
-        if len(w) > 1 and w not in _NAME_STOP and w not in _TITLES:
-            return None if w in surface_words(surface) else w
-    return None
+    first = next((w for w in _name_words(name) if w not in _TITLES), None) if name else None
+    return None if first is None or first in surface_words(surface) else first
 
 
 def candidate_features(
