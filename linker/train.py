@@ -102,7 +102,7 @@ NIL_DRAWS = 5  # random hidings pooled to calibrate and report NIL
 NIL_RATE = 0.15
 
 
-def nil_cases(rows, seed: int = 0, nil_rate: float = NIL_RATE, draws: int = 1) -> list[tuple[float, bool, bool]]:
+def nil_cases(rows, seed: int = 0, nil_rate: float = NIL_RATE, draws: int = NIL_DRAWS) -> list[tuple[float, bool, bool]]:
     """Per mention `(score the decision is made on, correct if linked, correct if NIL)` when a
     random `nil_rate` of mentions lose their gold: for a mention made NIL the linker sees only
     its non-gold candidates (best score `alt`); for the others, its top score. `draws` random
@@ -200,7 +200,7 @@ def train_reranker(
     return {
         "out": str(out), "averaged_epochs": [epochs - averaged + 1, epochs],
         "dev_hits_at_1": sum(m.hits_at_1 for m, _ in scored.values()) / len(scored), "nil_threshold": tau,
-        "dev_sets": {p: {"hits_at_1": m.hits_at_1, **nil_scores(nil_cases(rs, seed, draws=NIL_DRAWS), tau)}
+        "dev_sets": {p: {"hits_at_1": m.hits_at_1, **nil_scores(nil_cases(rs, seed), tau)}
                      for p, (m, rs) in scored.items()},
         "train_docs": sum(len(b.candidates) for b, _, _ in train), "seconds": round(time.time() - started, 1),
         "history": history,

@@ -80,7 +80,7 @@ def test_calibrate_nil_matches_a_search_over_every_cut():
 
     rng = random.Random(3)
     rows = [(rng.gauss(1, 1), rng.random() < 0.8, rng.gauss(0, 1)) for _ in range(300)]
-    cases = nil_cases(rows, 0)
+    cases = nil_cases(rows, 0, draws=1)
     cuts = [float("-inf")] + sorted({c[0] for c in cases})
     acc = [sum((s >= t and ok) or (s < t and nil) for s, ok, nil in cases) for t in cuts]
     assert calibrate_nil(rows, seed=0, draws=1) == cuts[acc.index(max(acc))]
