@@ -135,12 +135,11 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> 
 
 
 def bench_mel(args) -> dict:
-    from linker.pipeline import Linker, set_threads
+    from linker.pipeline import Linker
     from linker.train import read_labelled
 
     home = Path(args.home)
     name = ensure_kb(Path(args.kb), home, args.text_model)
-    set_threads(args.threads)
     linker = Linker.load(home, name, args.model)
     data = read_labelled(args.test, args.limit)
     config = {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
@@ -198,6 +197,9 @@ QUICK = {  # subcommand -> (module, quick argv, full argv)
 
 
 def run_mel(args) -> None:
+    from linker.pipeline import set_threads
+
+    set_threads(args.threads)  # before `machine()`, which records the thread count
     result = {"benchmark": "raw_text" if args.no_spans else "mel", **machine(), **bench_mel(args)}
     write_json(args.out, result)
     if args.no_spans:
