@@ -135,18 +135,12 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> 
 
 
 def bench_mel(args) -> dict:
-    from linker.pipeline import Linker, frozen_heap
+    from linker.pipeline import Linker
+    from linker.train import read_labelled
 
     home = Path(args.home)
     name = ensure_kb(Path(args.kb), home, args.text_model)
     linker = Linker.load(home, name, args.model)
-    with frozen_heap():  # as `mmel link` and `mmel evaluate` link
-        return _bench_linker(linker, name, args)
-
-
-def _bench_linker(linker, name: str, args) -> dict:
-    from linker.train import read_labelled
-
     data = read_labelled(args.test, args.limit)
     config = {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
               "kb_name": name, "model": str(args.model or "default"), "batch_size": args.batch_size,

@@ -32,7 +32,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     streamed batch by batch; `out` and `html` are replaced only when every document linked.
     """
     from linker.html import HtmlView
-    from linker.pipeline import Linker, frozen_heap, set_threads
+    from linker.pipeline import Linker, set_threads
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -47,7 +47,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     set_threads(linker.config.threads)
     stream = itertools.chain([first], docs)
     records, count = [], 0
-    with _output(out) as fh, HtmlView(html) if html else nullcontext() as view, frozen_heap():
+    with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
         while chunk := list(itertools.islice(stream, linker.config.batch_size)):
             for linked in linker.process(chunk):
                 rec = document_record(linked.document, linked.links, linked.warnings)

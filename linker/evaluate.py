@@ -188,14 +188,13 @@ def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = DEFAULT_KB, m
     `out`; `records` gets one JSON line per mention (doc, surface, start, end, gold, predicted,
     gold_rank). The linker is built as for `mmel link` (`Linker.load` with `overrides`).
     """
-    from linker.pipeline import Linker, frozen_heap, set_threads
+    from linker.pipeline import Linker, set_threads
     from linker.train import read_labelled
 
     data = read_labelled(test, limit)  # validates the file before models are loaded
     linker = Linker.load(home, kb, model, overrides=overrides)
     set_threads(linker.config.threads)
-    with frozen_heap():
-        metrics = evaluate(linker, data)
+    metrics = evaluate(linker, data)
     summary = {**metrics.to_dict(), "test": str(Path(test).resolve()), "documents": len(data),
                "kb": kb, "model": str(model) if model else "default"}
     if out:

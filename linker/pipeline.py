@@ -9,7 +9,6 @@ import gc
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,25 +120,6 @@ def set_threads(threads: int) -> None:
         return
     torch.set_num_threads(threads)
     faiss.omp_set_num_threads(threads)
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Keep the garbage collector off the objects alive now (imported libraries, loaded
-    linkers) while the block runs: `gc.freeze()` after a full collection, `gc.unfreeze()` after.
-
-    The caches that linking fills make the collector run full collections, and each one
-    rescanned the ~300k objects of torch, transformers and the loaded KB: about 0.2 s of a
-    cold pass over WikiMEL dev (2,561 mentions). For processes that load a linker and then
-    link with it (`mmel link`, `evaluate`, `serve`, the mel benchmark); cyclic garbage made of
-    objects alive at the start is only collected after the block.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def context_model_id(trained_with: str, index) -> str:

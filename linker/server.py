@@ -38,7 +38,7 @@ from kb.errors import InputError, LinkerError
 from kb.types import Document
 from linker.document import document_record, parse_document
 from linker.html import render_html
-from linker.pipeline import frozen_heap, set_threads
+from linker.pipeline import set_threads
 
 log = logging.getLogger(__name__)
 # images are checked against our own pixel limit right after Image.open; Pillow's warning repeats it
@@ -307,5 +307,4 @@ def serve(linker, host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
     import uvicorn
 
     set_threads(linker.config.threads)
-    with frozen_heap():
-        uvicorn.run(create_app(linker, **kwargs), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(linker, **kwargs), host=host, port=port, log_level="info")

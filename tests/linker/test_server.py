@@ -214,17 +214,3 @@ def test_set_threads_validates():
 
     with pytest.raises(ConfigError, match="got -1"):
         set_threads(-1)
-
-
-def test_frozen_heap_freezes_for_the_block_only():
-    import gc
-
-    from linker.pipeline import frozen_heap
-
-    assert gc.get_freeze_count() == 0
-    with frozen_heap():
-        assert gc.get_freeze_count() > 0  # the objects alive at the start are out of the collector's reach
-    assert gc.get_freeze_count() == 0
-    with pytest.raises(RuntimeError), frozen_heap():
-        raise RuntimeError("linking failed")
-    assert gc.get_freeze_count() == 0  # unfrozen on errors too
