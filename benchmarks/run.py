@@ -135,11 +135,12 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> 
 
 
 def bench_mel(args) -> dict:
-    from linker.pipeline import Linker
+    from linker.pipeline import Linker, set_threads
     from linker.train import read_labelled
 
     home = Path(args.home)
-    name = ensure_kb(Path(args.kb), home, args.text_model)
+    name = ensure_kb(Path(args.kb), home, args.text_model)  # building it uses every core
+    set_threads(args.threads)
     linker = Linker.load(home, name, args.model)
     data = read_labelled(args.test, args.limit)
     config = {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
@@ -197,10 +198,12 @@ QUICK = {  # subcommand -> (module, quick argv, full argv)
 
 
 def run_mel(args) -> None:
-    from linker.pipeline import set_threads
+    import torch
 
-    set_threads(args.threads)  # before `machine()`, which records the thread count
-    result = {"benchmark": "raw_text" if args.no_spans else "mel", **machine(), **bench_mel(args)}
+    info = machine()
+    measured = bench_mel(args)
+    info["torch_threads"] = torch.get_num_threads()  # what linking ran with, set after the KB was built
+    result = {"benchmark": "raw_text" if args.no_spans else "mel", **info, **measured}
     write_json(args.out, result)
     if args.no_spans:
         s = result["no_spans"]
