@@ -73,6 +73,7 @@ def kb_build(
     aliases: Annotated[Optional[Path], typer.Option(help="Alias table TSV: alias<TAB>entity (YAGO means / Wikidata).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Parser processes [default: all cores].")] = None,
     min_count: Annotated[float, typer.Option(min=1, help="Drop anchor pairs seen fewer times.")] = 1,
+    dump_articles: Annotated[Optional[Path], typer.Option(help="With --dump: a file of article titles (one per line, e.g. train_articles.txt of `mmel kb links`) whose links alone count for anchors and link probabilities.")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -86,9 +87,31 @@ def kb_build(
 
     stats = build_kb(
         kb_path(home, kb), dump=dump, entities=entities, aliases=aliases,
-        workers=workers, min_count=min_count, progress=progress,
+        workers=workers, min_count=min_count, dump_articles=dump_articles, progress=progress,
     )
     _print_json({"kb": str(kb_path(home, kb)), **stats})
+
+
+@kb_app.command("links")
+def kb_links(
+    dump: Annotated[Path, typer.Argument(help="MediaWiki pages-articles XML dump (.xml, .xml.bz2 or .xml.gz).")],
+    out: Annotated[Path, typer.Option(help="Existing folder for train.jsonl, dev.jsonl (test.jsonl), <split>_articles.txt and stats.json.")],
+    dev_share: Annotated[float, typer.Option(min=0, max=1, help="Share of the articles (by a stable hash of the title) in dev.")] = 0.3,
+    test_share: Annotated[float, typer.Option(min=0, max=1, help="Share of the articles in test (0: no test file).")] = 0.0,
+    unlinked: Annotated[str, typer.Option(help="Anchors whose target is not in the KB: drop them, or nil (kept as NIL gold, \"qid\": null).")] = "drop",
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Parser processes [default: all cores].")] = None,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Turn a dump's paragraphs and their links into labelled JSONL (gold spans and entity ids
+    of the KB), split by article: Wikipedia's own links as training and evaluation data."""
+    from kb.store import KnowledgeBase
+    from kb.wikilinks import write_labelled
+
+    stats = write_labelled(dump, KnowledgeBase(kb_path(home, kb)), out, dev_share=dev_share, test_share=test_share,
+                           unlinked=unlinked, workers=workers, progress=progress)
+    _print_json(stats)
 
 
 @kb_app.command("info")

@@ -36,15 +36,21 @@ from benchmarks.common import WORK, CachedEncoder, machine, write_json  # noqa: 
 from linker.evaluate import RECALL_AT, evaluate, score_links  # noqa: E402
 
 
-def _kb_name(path: Path) -> str:
-    st = path.stat()
-    key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    return "bench-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+def _kb_name(*paths: Path | None) -> str:
+    keys = []
+    for path in paths:
+        if path is not None:
+            st = path.stat()
+            keys.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return "bench-" + hashlib.sha1("|".join(keys).encode()).hexdigest()[:10]
 
 
-def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
-    """Build the KB, its text index and its entity profiles under `home` unless up-to-date ones
-    are there; entity texts are embedded through the shared embedding cache (`CachedEncoder`)."""
+def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None, dump: Path | None = None,
+              dump_articles: Path | None = None) -> str:
+    """Build the KB (entities of `kb_jsonl`; anchors and redirects of `dump`, counted in the
+    articles of `dump_articles` only), its text index and its entity profiles under `home`
+    unless up-to-date ones are there; entity texts are embedded through the shared embedding
+    cache (`CachedEncoder`)."""
     from indexer.bootstrap import ensure_kb as ensure
     from indexer.text import load_text_encoder
     from kb.home import kb_dir
@@ -55,8 +61,9 @@ def ensure_kb(kb_jsonl: Path, home: Path, text_model: str | None) -> str:
         cache = WORK / "embeddings" / hashlib.sha1(encoder.model_id.encode()).hexdigest()[:10]
         return CachedEncoder(encoder, cache)
 
-    name = _kb_name(kb_jsonl)
-    kb = ensure(home, name, kb_jsonl, cached_encoder, batch_size=128, progress=True)
+    name = _kb_name(kb_jsonl) if dump is None else _kb_name(kb_jsonl, dump, dump_articles)
+    kb = ensure(home, name, kb_jsonl, cached_encoder, batch_size=128, progress=True, dump=dump,
+                dump_articles=dump_articles)
     ensure_profiles(kb, kb_dir(home, name))
     return name
 
@@ -139,11 +146,14 @@ def bench_mel(args) -> dict:
     from linker.train import read_labelled
 
     home = Path(args.home)
-    name = ensure_kb(Path(args.kb), home, args.text_model)  # building it uses every core
+    dump = Path(args.dump) if args.dump else None
+    articles = Path(args.dump_articles) if args.dump_articles else None
+    name = ensure_kb(Path(args.kb), home, args.text_model, dump, articles)  # building it uses every core
     set_threads(args.threads)
     linker = Linker.load(home, name, args.model)
     data = read_labelled(args.test, args.limit)
     config = {"kb": str(Path(args.kb).resolve()), "test": str(Path(args.test).resolve()),
+              "dump": str(dump.resolve()) if dump else None, "dump_articles": str(articles.resolve()) if articles else None,
               "kb_name": name, "model": str(args.model or "default"), "batch_size": args.batch_size,
               "threads": args.threads, "limit": args.limit, "kb_entities": len(linker.kb),
               "text_model": linker.index.manifest.get("model_id")}
@@ -225,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     mel.add_argument("--kb", required=True, help="entity JSONL (qid, name, description)")
     mel.add_argument("--test", required=True, help="labelled JSONL with gold spans")
     mel.add_argument("--out", required=True, help="JSON file to write")
+    mel.add_argument("--dump", default=None, help="Wikipedia dump whose anchors and redirects join the KB")
+    mel.add_argument("--dump-articles", default=None,
+                     help="with --dump: the titles (one per line) of the articles whose links count, e.g. the train split")
     mel.add_argument("--home", default=str(WORK / "home"), help="data home for the built KB")
     mel.add_argument("--model", default=None, help="reranker path (default: bundled)")
     mel.add_argument("--text-model", default=None, help="text encoder for a new index")

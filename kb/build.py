@@ -98,16 +98,22 @@ def build_kb(
     aliases: str | os.PathLike | None = None,
     workers: int | None = None,
     min_count: float = 1.0,
+    dump_articles: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
     """Build the KB file `out` from the given sources; returns build statistics.
 
-    At least one of `dump` or `entities` is required. Nothing is replaced unless the build
-    completes.
+    At least one of `dump` or `entities` is required. `dump_articles`: a file of article titles
+    (one per line) whose links alone count for anchors and link probabilities, e.g. the
+    training articles of `mmel kb links`, so that evaluation articles leave no trace in the
+    priors. Nothing is replaced unless the build completes.
     """
     if dump is None and entities is None:
         raise InputError("nothing to build from: give --dump PATH and/or --entities PATH")
-    for path, what in ((dump, "dump"), (entities, "entity file"), (aliases, "alias file")):
+    if dump_articles is not None and dump is None:
+        raise InputError("--dump-articles needs --dump: it names the dump articles whose links count")
+    for path, what in ((dump, "dump"), (entities, "entity file"), (aliases, "alias file"),
+                       (dump_articles, "article list")):
         if path is not None:
             _require_file(path, what)
     skipped: list[str] = []
@@ -121,9 +127,13 @@ def build_kb(
             sources["entities"] = str(Path(entities).resolve())
         if dump is not None:
             from kb.dump import ingest_dump
+            from kb.wikilinks import read_titles
 
-            stats["dump"] = ingest_dump(dump, writer, workers=workers, progress=progress)
+            only = read_titles(dump_articles) if dump_articles is not None else None
+            stats["dump"] = ingest_dump(dump, writer, workers=workers, progress=progress, only=only)
             sources["dump"] = str(Path(dump).resolve())
+            if dump_articles is not None:
+                sources["dump_articles"] = str(Path(dump_articles).resolve())
         if aliases is not None:
             writer.add_aliases(read_alias_tsv(aliases, skipped))
             sources["aliases"] = str(Path(aliases).resolve())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import collections
+import functools
 import gzip
 import logging
 import multiprocessing
@@ -97,11 +98,9 @@ def _page_text(page: str) -> str:
     return _unescape(page[close + 1 : end if end >= 0 else len(page)])
 
 
-def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES) -> ChunkResult:
-    """Parse the complete `<page>` elements in `chunk` (pure: bytes in, results out)."""
-    out = ChunkResult()
-    counts = out.counts
-    anchors = out.anchors
+def iter_pages(chunk: bytes) -> Iterator[tuple[str, str | None, str, str]]:
+    """`(title, namespace, redirect target or "", wikitext)` of each complete `<page>` of a
+    chunk; title "" or namespace None for a malformed page."""
     text_all = chunk.decode("utf-8", errors="replace")
     pos = text_all.find("<page>")
     while pos >= 0:
@@ -110,22 +109,32 @@ def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES
             break
         page = text_all[pos : end + 7]
         pos = text_all.find("<page>", end)
-        counts["pages"] += 1
         head = page[: page.find("<revision")] if "<revision" in page else page
-        title_m = _TITLE.search(head)
-        ns_m = _NS.search(head)
+        title_m, ns_m, redirect_m = _TITLE.search(head), _NS.search(head), _REDIRECT_TAG.search(head)
         title = wt.normalise_title(_unescape(title_m.group(1))) if title_m else ""
-        if not title or ns_m is None:
+        text = _page_text(page)
+        target = wt.normalise_title(_unescape(redirect_m.group(1))) if redirect_m else wt.redirect_target(text)
+        yield title, ns_m.group(1) if ns_m else None, target or "", text
+
+
+def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES,
+                only: frozenset[str] | None = None) -> ChunkResult:
+    """Parse the complete `<page>` elements in `chunk` (pure: bytes in, results out). `only`: the
+    titles of the articles whose links count (anchors, link probability); every article still
+    becomes an entity. None: all of them."""
+    out = ChunkResult()
+    counts = out.counts
+    anchors = out.anchors
+    for title, ns, target, text in iter_pages(chunk):
+        counts["pages"] += 1
+        if not title or ns is None:
             counts["skipped"] += 1
             if len(out.malformed) < 5:
                 out.malformed.append(f"page {title or '?'!r}: missing {'<title>' if not title else '<ns>'}")
             continue
-        if ns_m.group(1) != "0":
+        if ns != "0":
             counts["other_namespace"] += 1
             continue
-        redirect_m = _REDIRECT_TAG.search(head)
-        text = _page_text(page)
-        target = wt.normalise_title(_unescape(redirect_m.group(1))) if redirect_m else wt.redirect_target(text)
         if target:
             counts["redirects"] += 1
             if target != title:
@@ -136,6 +145,9 @@ def parse_chunk(chunk: bytes, namespaces: frozenset[str] = wt.DEFAULT_NAMESPACES
             continue
         counts["articles"] += 1
         out.entities.append((title, wt.first_paragraph(text, namespaces=namespaces)))
+        if only is not None and title not in only:
+            counts["articles_links_skipped"] += 1
+            continue
         links = wt.link_counts(text, namespaces)
         anchors.update(links)
         counts["links"] += sum(links.values())
@@ -222,8 +234,9 @@ def iter_chunks(fh: BinaryIO, name: str, block: int = BLOCK_BYTES) -> Iterator[t
             return
 
 
-def _parse_task(args: tuple[bytes, frozenset[str]]) -> ChunkResult:
-    return parse_chunk(*args)
+def _parse_task(args: tuple) -> object:
+    parser, chunk, namespaces = args
+    return parser(chunk, namespaces)
 
 
 def parse_dump(
@@ -231,12 +244,16 @@ def parse_dump(
     workers: int | None = None,
     progress: bool = True,
     block: int | None = None,
-) -> Iterator[ChunkResult]:
-    """Parsed chunks of a dump, in dump order, parsed by `workers` processes.
+    parser=None,
+) -> Iterator:
+    """Parsed chunks of a dump, in dump order, parsed by `workers` processes: `parser(chunk,
+    namespaces)` of each chunk of whole pages (a picklable function; None: `parse_chunk`,
+    whose results have `.counts["pages"]` for the progress bar, as every parser's must).
 
     At most `2 × workers` chunks are in flight, so memory does not depend on dump size.
     """
     workers = max(1, workers or os.cpu_count() or 1)
+    parser = parser or parse_chunk
     name = str(path)
     fh = open_dump(path)
     raw = getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)
@@ -259,7 +276,7 @@ def parse_dump(
         namespaces = _namespaces(header)
         if workers == 1:
             for _, chunk in chunks:
-                result = parse_chunk(chunk, namespaces)
+                result = parser(chunk, namespaces)
                 tick(result)
                 yield result
             return
@@ -267,7 +284,7 @@ def parse_dump(
         with ctx.Pool(workers) as pool:
             pending: collections.deque = collections.deque()
             for _, chunk in chunks:
-                pending.append(pool.apply_async(_parse_task, ((chunk, namespaces),)))
+                pending.append(pool.apply_async(_parse_task, ((parser, chunk, namespaces),)))
                 if len(pending) >= 2 * workers:
                     result = pending.popleft().get()
                     tick(result)
@@ -293,8 +310,11 @@ def ingest_dump(
     writer: KBWriter,
     workers: int | None = None,
     progress: bool = True,
+    only: frozenset[str] | None = None,
 ) -> dict:
-    """Stream the dump at `path` into `writer`; returns counts and throughput.
+    """Stream the dump at `path` into `writer`; returns counts and throughput. `only`: the
+    article titles whose links count (see `parse_chunk`; e.g. the training articles of a split,
+    so that evaluation articles leave no trace in the priors).
 
     Articles become entities (id = name = normalised title, description = first paragraph),
     with their title and parenthesis-free base title as names; redirects are recorded and their
@@ -307,7 +327,8 @@ def ingest_dump(
     linked_in: collections.Counter = collections.Counter()
     occurs_in: collections.Counter = collections.Counter()
     size = Path(path).stat().st_size if Path(path).is_file() else 0
-    for result in parse_dump(path, workers=workers, progress=progress):
+    parser = parse_chunk if only is None else functools.partial(parse_chunk, only=only)
+    for result in parse_dump(path, workers=workers, progress=progress, parser=parser):
         totals.update(result.counts)
         for problem in result.malformed:
             log.warning("dump %s: skipped %s", path, problem)
@@ -338,6 +359,8 @@ def ingest_dump(
         key: totals[key]
         for key in ("pages", "articles", "redirects", "disambiguation", "other_namespace", "skipped", "links")
     }
+    if only is not None:
+        stats["articles_links_skipped"] = totals["articles_links_skipped"]
     stats.update(
         seconds=round(seconds, 3),
         pages_per_s=round(totals["pages"] / seconds, 1) if seconds else 0.0,

@@ -26,3 +26,23 @@ def mention_key(surface: str) -> str:
     """The lookup key of a surface string: folded, case-folded, single-spaced, edge punctuation off."""
     key = _SPACE.sub(" ", fold(surface).casefold()).strip(_EDGE)
     return key
+
+
+_SIBILANT_ES = re.compile(r"(?:ss|sh|ch|x|z)es$")  # "boxes", "churches", "classes"
+
+
+def singular_forms(key: str) -> list[str]:
+    """The singular keys an English plural key may stand for, most likely first: the last word's
+    regular plural endings taken off ("galaxies" → "galaxy", "black holes" → "black hole",
+    "churches" → "church", "x-rays" → "x-ray"). Keys that do not end in "s" have none; the
+    caller keeps the forms its KB knows, so a wrong guess ("gas" from "gases" → "gase") finds
+    nothing."""
+    if len(key) < 4 or not key.endswith("s") or key.endswith(("ss", "us", "is")):
+        return []
+    out = []
+    if key.endswith("ies") and len(key) > 4:
+        out.append(key[:-3] + "y")
+    if _SIBILANT_ES.search(key) or key.endswith(("oes", "ses")):
+        out.append(key[:-2])
+    out.append(key[:-1])
+    return list(dict.fromkeys(out))

@@ -410,6 +410,10 @@ class KnowledgeBase:
             out.update((r[0], r[1:]) for r in rows)
         return out
 
+    def redirects(self) -> Iterator[tuple[str, str]]:
+        """Every `(redirect title, target title)` read from the dump the KB was built from."""
+        yield from self._conn().execute("SELECT source, target FROM redirects")
+
     def iter_mentions(self) -> Iterator[tuple[str, float, int]]:
         """Every `(mention key, anchor count, number of entities)`."""
         yield from self._conn().execute("SELECT mention, anchors, entities FROM mentions")

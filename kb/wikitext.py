@@ -225,3 +225,68 @@ def _paragraphs(text: str) -> Iterable[str]:
         line = _SPACE_PUNCT.sub(r"\1", _WS.sub(" ", line.replace("\u00a0", " "))).strip()
         if sum(c.isalpha() for c in line[:80]) >= 10:
             yield line
+
+
+_MARK_OPEN, _MARK_MID, _MARK_CLOSE = "\x02", "\x03", "\x04"  # around a link while the text is cleaned
+_MARKED = re.compile("\x02(\\d+)\x03([^\x02\x03\x04]*)\x04([a-z]*)")
+_MARKS = re.compile("[\x02\x03\x04]")
+
+
+def linked_paragraphs(
+    wikitext: str, namespaces: frozenset[str] = DEFAULT_NAMESPACES, min_chars: int = 40
+) -> list[tuple[str, list[tuple[int, int, str]]]]:
+    """The paragraphs of a whole article as plain text (cleaned as `first_paragraph` cleans the
+    lead), each with its article links as `(start, end, target title)` spans of that text.
+
+    A link's span is its anchor text plus trailing letters (`[[cat]]s` → "cats", as
+    `link_counts` reads it); links to other namespaces, to a section of the same page and links
+    inside templates, tables, files and refs are dropped, like the text around them. Paragraphs
+    shorter than `min_chars` characters are skipped."""
+    targets: list[str] = []
+
+    def mark(m: re.Match) -> str:
+        inner = m.group(1)
+        raw, sep, _ = inner.partition("|")
+        text = _link_text(m, namespaces)
+        if not text or (":" in raw and is_other_namespace(raw, namespaces)):
+            return text
+        target = normalise_title(raw.partition("#")[0])
+        if not target or "<" in text or "{" in text:
+            return text
+        targets.append(target)
+        return f"{_MARK_OPEN}{len(targets) - 1}{_MARK_MID}{_QUOTES.sub('', text)}{_MARK_CLOSE}"
+
+    text = _COMMENT.sub("", wikitext)
+    text = _REF.sub("", text)
+    text = _TAG_BLOCK.sub("", text)
+    text = _strip_nested(_TEMPLATE, text)
+    text = _strip_nested(_TABLE, text)
+    while True:  # innermost first: a file caption's links are marked, then dropped with the file
+        new = _BRACKET_LINK.sub(mark, text)
+        if new == text:
+            break
+        text = new
+    text = _EXT_LINK.sub(r"\1", text)
+    text = _QUOTES.sub("", text)
+    text = _TAG.sub("", text)
+    out = []
+    for line in _paragraphs(text):
+        plain, spans, pos = [], [], 0
+        length = 0
+        for m in _MARKED.finditer(line):
+            before = _MARKS.sub("", line[pos : m.start()])
+            plain.append(before)
+            length += len(before)
+            anchor = m.group(2) + m.group(3)
+            lead = len(anchor) - len(anchor.lstrip())
+            surface = anchor.strip()
+            if surface:
+                spans.append((length + lead, length + lead + len(surface), targets[int(m.group(1))]))
+            plain.append(anchor)
+            length += len(anchor)
+            pos = m.end()
+        plain.append(_MARKS.sub("", line[pos:]))
+        para = "".join(plain)
+        if len(para) >= min_chars:
+            out.append((para, spans))
+    return out

@@ -39,7 +39,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from kb import aliases as alias_fn
-from kb.normalize import mention_key
+from kb.normalize import mention_key, singular_forms
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
 from linker.features import EntityProfile, description_score, surface_words, tokens_in_document, without_span, words
@@ -180,7 +180,7 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
 
 def surface_forms(surface: str) -> list[list[str]]:
     """The keys a surface may be known by, grouped, in order of preference: its own; without a
-    possessive ("Masaryk's"); its strongest name variants, a group per weight ("Edwin Grant
+    possessive ("Masaryk's"); its singular forms ("galaxies" → "galaxy", `singular_forms`); its strongest name variants, a group per weight ("Edwin Grant
     Conklin" → "Edwin Conklin", "Eric I of Saxe-Lauenburg" → "Eric I"); for two words, the other
     name order ("Hyun-soo Kim" → "Kim Hyun-soo")."""
     key = mention_key(surface)
@@ -188,6 +188,9 @@ def surface_forms(surface: str) -> list[list[str]]:
     bare = mention_key(_POSSESSIVE.sub("", surface))
     if bare != key:
         groups.append([bare])
+    singular = singular_forms(bare)
+    if singular:
+        groups.append(singular)
     variants = [(k, w) for a, w in alias_fn.derive(surface) if w >= alias_fn.FIRST_LAST and (k := mention_key(a))]
     for weight in sorted({w for _, w in variants}, reverse=True):
         groups.append(list(dict.fromkeys(k for k, w in variants if w == weight)))

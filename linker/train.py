@@ -37,21 +37,22 @@ log = logging.getLogger(__name__)
 RANK = 32  # the reranker's context–entity interaction width: +1 WikiMEL dev Hits@1 over none; 64, 128 no better
 
 
-def read_labelled_files(paths: Sequence[str | os.PathLike], limit: int | None = None) -> list[tuple[Document, list[str]]]:
+def read_labelled_files(paths: Sequence[str | os.PathLike], limit: int | None = None) -> list[tuple[Document, list[str | None]]]:
     """`read_labelled` of each file, concatenated (`limit`: per file)."""
     return [pair for path in paths for pair in read_labelled(path, limit)]
 
 
-def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str]]]:
-    """Documents with their gold spans and, per span, the gold entity id."""
+def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str | None]]]:
+    """Documents with their gold spans and, per span, the gold entity id; `"qid": null` marks a
+    NIL mention (its entity is not in the KB), a missing or empty `qid` is an error."""
     p = Path(path)
     out = []
     for where, obj in iter_jsonl(p, "labelled file"):
         doc = parse_document(obj, where, p.resolve().parent)
         mentions = obj["mentions"] if doc.mentions is not None else None
-        if not mentions or not all(m.get("qid") for m in mentions):
-            raise InputError(f"{where}: needs 'mentions' with a gold 'qid' in every mention")
-        out.append((doc, [str(m["qid"]) for m in mentions]))
+        if not mentions or not all("qid" in m and (m["qid"] is None or str(m["qid"]).strip()) for m in mentions):
+            raise InputError(f"{where}: needs 'mentions' with a gold 'qid' in every mention (null: NIL, not in the KB)")
+        out.append((doc, [None if m["qid"] is None else str(m["qid"]) for m in mentions]))
         if limit and len(out) >= limit:
             break
     return out
@@ -59,7 +60,7 @@ def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tup
 
 def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
     """Featurized chunks with the gold ids and gold candidate positions (-1: gold not among
-    the candidates)."""
+    the candidates, or NIL)."""
     out = []
     for lo in tqdm(range(0, len(data), chunk), desc=desc, disable=not progress, unit=" chunks"):
         part = data[lo : lo + chunk]
@@ -74,9 +75,9 @@ def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
     return out
 
 
-def _score(model, chunks) -> tuple[Metrics, list[tuple[float, bool, float]]]:
+def _score(model, chunks) -> tuple[Metrics, list[tuple[float, bool, float, bool]]]:
     """The dev metrics of the top-scored candidates (no NIL), and per mention (top score,
-    correct, best non-gold score) for NIL calibration."""
+    correct, best non-gold score, gold is NIL) for NIL calibration."""
     model.eval()
     records, rows = [], []
     with torch.inference_mode():
@@ -90,7 +91,7 @@ def _score(model, chunks) -> tuple[Metrics, list[tuple[float, bool, float]]]:
                 records.append(mention_record(qids[b][i], ranking, ranking[0] if ranking else None))
                 others = [x for c, x in enumerate(sc) if c != g]
                 rows.append((sc[order[0]] if sc else float("-inf"), bool(order) and order[0] == g,
-                             max(others) if others else float("-inf")))
+                             max(others) if others else float("-inf"), qids[b][i] is None))
     return Metrics(tuple(records)), rows
 
 
@@ -104,13 +105,20 @@ NIL_RATE = 0.15
 
 def nil_cases(rows, seed: int = 0, nil_rate: float = NIL_RATE, draws: int = NIL_DRAWS) -> list[tuple[float, bool, bool]]:
     """Per mention `(score the decision is made on, correct if linked, correct if NIL)` when a
-    random `nil_rate` of mentions lose their gold: for a mention made NIL the linker sees only
-    its non-gold candidates (best score `alt`); for the others, its top score. `draws` random
-    hidings (seeds `seed`, `seed` + 1, ...) are pooled."""
+    random `nil_rate` of the mentions with a gold entity lose it: for a mention made NIL the
+    linker sees only its non-gold candidates (best score `alt`); for the others, its top score.
+    A mention whose gold is NIL (`rows[i][3]`, e.g. an anchor to an article outside the KB) is
+    a NIL case in every draw. `draws` random hidings (seeds `seed`, `seed` + 1, ...) are pooled."""
     out = []
     for k in range(draws):
         rng = random.Random(seed + k)
-        out += [(alt, False, True) if rng.random() < nil_rate else (top, correct, False) for top, correct, alt in rows]
+        for top, correct, alt, *nil in rows:
+            if nil and nil[0]:
+                out.append((top, False, True))
+            elif rng.random() < nil_rate:
+                out.append((alt, False, True))
+            else:
+                out.append((top, correct, False))
     return out
 
 
@@ -200,7 +208,9 @@ def train_reranker(
     return {
         "out": str(out), "averaged_epochs": [epochs - averaged + 1, epochs],
         "dev_hits_at_1": sum(m.hits_at_1 for m, _ in scored.values()) / len(scored), "nil_threshold": tau,
-        "dev_sets": {p: {"hits_at_1": m.hits_at_1, **nil_scores(nil_cases(rs, seed), tau)}
+        # NIL figures on other hidings than those that chose τ (seeds after the calibration's)
+        "dev_sets": {p: {"hits_at_1": m.hits_at_1, "gold_nil": m.gold_nil,
+                         **nil_scores(nil_cases(rs, seed + NIL_DRAWS), tau)}
                      for p, (m, rs) in scored.items()},
         "train_docs": sum(len(b.candidates) for b, _, _ in train), "seconds": round(time.time() - started, 1),
         "history": history,

@@ -68,3 +68,18 @@ def test_read_labelled_rejects_lines_without_gold(tmp_path):
         p.write_text(json.dumps(good) + "\n" + bad + "\n")
         with pytest.raises(InputError, match=f"l.jsonl:2.*{fragment}|{fragment}"):
             read_labelled(p)
+
+
+def test_read_labelled_reads_nil_gold(tmp_path):
+    from linker.train import read_labelled
+
+    line = {"id": "1", "text": "Obama met Zorblax", "mentions": [{"start": 0, "end": 5, "qid": "Q76"},
+                                                                  {"start": 10, "end": 17, "qid": None}]}
+    p = tmp_path / "l.jsonl"
+    p.write_text(json.dumps(line) + "\n")
+    [(_, qids)] = read_labelled(p)
+    assert qids == ["Q76", None]
+    line["mentions"][1]["qid"] = " "
+    p.write_text(json.dumps(line) + "\n")
+    with pytest.raises(InputError, match="gold 'qid'"):
+        read_labelled(p)

@@ -85,3 +85,14 @@ def test_calibrate_nil_matches_a_search_over_every_cut():
     acc = [sum((s >= t and ok) or (s < t and nil) for s, ok, nil in cases) for t in cuts]
     assert calibrate_nil(rows, seed=0, draws=1) == cuts[acc.index(max(acc))]
     assert calibrate_nil([], seed=0) == float("-inf")
+
+
+def test_nil_gold_mentions_are_nil_cases_in_every_draw():
+    from linker.train import nil_cases
+
+    rows = [(3.0, True, 1.0, False)] * 40 + [(0.5, False, 0.5, True)] * 10
+    cases = nil_cases(rows, seed=0, nil_rate=0.0, draws=3)
+    assert sum(nil for _, _, nil in cases) == 30  # the 10 NIL golds, in each of 3 draws
+    assert all(score == 0.5 and not ok for score, ok, nil in cases if nil)
+    # real NIL golds scoring under every linked one: τ separates them, whatever the hidings
+    assert 0.5 < calibrate_nil(rows, seed=0, nil_rate=0.0) <= 3.0
