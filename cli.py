@@ -268,15 +268,16 @@ def train(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use only the first N documents of each file.")] = None,
     context: Annotated[str, typer.Option(help="Context encoder: static (distilled from the text model, fast) or transformer.")] = "static",
     keep: Annotated[str, typer.Option(help="Candidate reduction: 'all' keeps all top 50; P+C keeps P by prior and C by context similarity of them (the M3EL/REL recipe is 4+3; measured weaker on WikiMEL dev).")] = "all",
+    also: Annotated[Optional[list[str]], typer.Option("--also", metavar="KB=TRAIN[,DEV]", help="More labelled files whose ids belong to another KB of the home, e.g. general=links/train.jsonl,links/dev.jsonl (repeatable): one model for several KBs.")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
 ) -> None:
     """Train the reranker on labelled documents against a KB (with its text index)."""
-    from linker.api import train_model
+    from linker.api import parse_also, train_model
 
-    _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit,
-                            home=home, kb=kb, context=context, keep=keep, progress=progress))
+    _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit, home=home, kb=kb,
+                            context=context, keep=keep, extra=parse_also(also or ()), progress=progress))
 
 
 @app.command("evaluate")

@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -81,28 +81,51 @@ CONTEXT_ENCODERS = ("static", "transformer")
 
 def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None, home=None,
                 kb: str = "default", context: str = "static", keep: str = "all",
-                progress: bool = True) -> dict:
+                extra: Sequence[tuple[str, object, object]] = (), progress: bool = True) -> dict:
     """Train the reranker for KB `kb` on one or more labelled files (model selection and NIL
     calibration on the dev files together); saves to `out` or `<home>/models/reranker`.
 
     `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
     `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 50) or `all`.
+    `extra`: more `(KB name, train files, dev files)` whose gold ids belong to another KB of
+    the home (e.g. a dump's links against a general KB beside captions against a people KB).
     """
-    from indexer.dense import load_text_index
-    from indexer.static import STATIC_PREFIX, load_context_encoder
-    from kb.store import KnowledgeBase
-    from linker.train import train_reranker
+    from linker.train import LabelledSource, train_reranker
 
     if context not in CONTEXT_ENCODERS:
         raise ConfigError(f"unknown context encoder {context!r}: choose one of {', '.join(CONTEXT_ENCODERS)}")
     candidates = parse_keep(keep)
+    main = _source(home, kb, context)
+    more = [_source(home, name, context, _paths(tr) if tr else (), _paths(dv) if dv else ()) for name, tr, dv in extra]
+    out = Path(out) if out else resolve_home(home) / "models" / "reranker"
+    return train_reranker(main.kb, main.index, main.encoder, _paths(train_files), _paths(dev_files), out,
+                          epochs=epochs, limit=limit, candidates=candidates, progress=progress, extra=more)
+
+
+def parse_also(values: Sequence[str]) -> list[tuple[str, list[str], list[str]]]:
+    """`["general=a.jsonl,b.jsonl"]` → `[("general", ["a.jsonl"], ["b.jsonl"])]` (`mmel train --also`)."""
+    out = []
+    for value in values:
+        name, sep, files = value.partition("=")
+        parts = [f for f in files.split(",") if f]
+        if not sep or not name.strip() or not 1 <= len(parts) <= 2:
+            raise ConfigError(f"bad --also {value!r}: use KB=TRAIN.jsonl or KB=TRAIN.jsonl,DEV.jsonl")
+        out.append((name.strip(), parts[:1], parts[1:]))
+    return out
+
+
+def _source(home, kb: str, context: str, train=(), dev=()):
+    """The `LabelledSource` of KB `kb` of the home with these labelled files."""
+    from indexer.dense import load_text_index
+    from indexer.static import STATIC_PREFIX, load_context_encoder
+    from kb.store import KnowledgeBase
+    from linker.train import LabelledSource
+
     store = KnowledgeBase(kb_path(home, kb))
     index = load_text_index(store, kb_dir(home, kb))
     model_id = (STATIC_PREFIX if context == "static" else "") + index.manifest["model_id"]
     encoder = load_context_encoder(model_id, store, kb_dir(home, kb))
-    out = Path(out) if out else resolve_home(home) / "models" / "reranker"
-    return train_reranker(store, index, encoder, _paths(train_files), _paths(dev_files), out,
-                          epochs=epochs, limit=limit, candidates=candidates, progress=progress)
+    return LabelledSource(store, index, encoder, tuple(train), tuple(dev))
 
 
 def _paths(files) -> list[Path]:

@@ -15,13 +15,14 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from kb.errors import InputError
+from kb.errors import ConfigError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Document
 from linker.candidates import CandidateGenerator
@@ -155,22 +156,46 @@ def calibrate_nil(rows, seed: int = 0, nil_rate: float = NIL_RATE, draws: int = 
     return float(cuts[int(np.argmax(correct))])
 
 
+@dataclass(frozen=True, slots=True)
+class LabelledSource:
+    """Labelled files and the KB their gold ids belong to: its store, text index and context
+    encoder (`indexer.static.load_context_encoder`)."""
+
+    kb: KnowledgeBase
+    index: object
+    encoder: object
+    train: tuple[Path, ...] = ()
+    dev: tuple[Path, ...] = ()
+
+
 def train_reranker(
     kb: KnowledgeBase, index, encoder, train_paths: Sequence[str | os.PathLike],
     dev_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     epochs: int = 8, lr: float = 3e-3, chunk: int = 128, seed: int = 0, rank: int = RANK, average_from: int = 3,
     candidates: CandidateConfig = CandidateConfig(), limit: int | None = None, progress: bool = True,
+    extra: Sequence[LabelledSource] = (),
 ) -> dict:
-    """Train on all `train_paths`, keep the average of the weights after epochs `average_from`..
-    `epochs` (fewer epochs: the last one), calibrate NIL on all `dev_paths` together, save the
-    weights and their `LinkerConfig` (these `candidates`, the NIL threshold) to `out`; returns a
-    report with per-dev-set Hits@1 (each epoch's, and the kept model's) and NIL precision/recall."""
+    """Train on all `train_paths` (and those of the `extra` sources, each against its own KB:
+    person captions and Wikipedia's links in one model), keep the average of the weights after
+    epochs `average_from`.. `epochs` (fewer epochs: the last one), calibrate NIL on all dev files
+    together, save the weights and their `LinkerConfig` (these `candidates`, the NIL threshold)
+    to `out`; returns a report with per-dev-set Hits@1 (each epoch's, and the kept model's) and
+    NIL precision/recall. Every source's index must have one dimension and its encoder one
+    model id (the reranker is trained for one context space)."""
     torch.manual_seed(seed)
     started = time.time()
-    generator = CandidateGenerator(kb, index, candidates)
-    train = _chunks(generator, encoder, read_labelled_files(train_paths, limit), chunk, progress, "featurize train")
-    devs = {str(p): _chunks(generator, encoder, read_labelled(p, limit), chunk, progress, f"featurize {Path(p).name}")
-            for p in dev_paths}
+    sources = [LabelledSource(kb, index, encoder, tuple(map(Path, train_paths)), tuple(map(Path, dev_paths))), *extra]
+    for s in sources[1:]:
+        if s.index.dim != index.dim or getattr(s.encoder, "model_id", "") != getattr(encoder, "model_id", ""):
+            raise ConfigError(f"training sources disagree: index dimension {s.index.dim} / context encoder "
+                              f"{getattr(s.encoder, 'model_id', '')!r} against {index.dim} / "
+                              f"{getattr(encoder, 'model_id', '')!r}")
+    train, devs = [], {}
+    for s in sources:
+        generator = CandidateGenerator(s.kb, s.index, candidates)
+        train += _chunks(generator, s.encoder, read_labelled_files(s.train, limit), chunk, progress, "featurize train")
+        for p in s.dev:
+            devs[str(p)] = _chunks(generator, s.encoder, read_labelled(p, limit), chunk, progress, f"featurize {p.name}")
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
                          text_model=getattr(encoder, "model_id", ""), rank=rank)
     model = Reranker(cfg)
