@@ -1,15 +1,19 @@
-"""Cross-data benchmark: does text linking hold up on data it was not tuned on?
+"""Cross-domain benchmark: does text linking hold up on data it was not tuned on?
 
-    python benchmarks/cross.py [--rows wikimel,richpedia,both] [--epochs 8] [--bundle] [--reuse-models]
+    python benchmarks/cross.py [--rows people,general,both] [--epochs 8] [--bundle] [--reuse-models]
 
-Trains one reranker per row against the merged KB (`make_data.py`: WikiMEL ∪ Richpedia by qid):
-on WikiMEL train (dev: WikiMEL dev), on the Richpedia train part (dev: the Richpedia dev part,
-its last 2,000 documents) and on both (dev: both, each weighing the same). The NIL
-threshold is chosen on those dev sets only (the weights are averaged over epochs 3..8, none picked). Each model then links WikiMEL dev and the Richpedia
-dev part, each on its own KB and on the merged KB (given spans): Hits@1, recall@30, micro-F1
-(NIL on), beside the fuzzy+dense and exact-name baselines on the same KB and data. Writes
-`results/cross.json`; `--bundle` copies the model trained on both into `linker/data/` (the model
-shipped with the package).
+Trains one reranker per row. Rows: `wikimel` (WikiMEL train), `richpedia` (the Richpedia train
+part), `people` (both person-caption sets), `general` (Wikipedia's own links: the paragraphs of
+the excerpt's train articles against the Vital Articles KB, `make_data.py`) and `both` (people
++ general). Person captions are featurized against the merged KB (WikiMEL ∪ Richpedia by qid),
+general links against the general KB, whose anchor priors come from the train articles only.
+Each row's NIL threshold is chosen on its own dev sets (WikiMEL dev, the Richpedia dev part —
+the last 2,000 documents of its train split —, the general dev articles); the weights are
+averaged over epochs 3..8, none picked. Each model then links WikiMEL dev and the Richpedia dev
+part (each on its own KB and on the merged KB) and the general dev set (given spans): Hits@1,
+recall@30, micro-F1 and the share of in-KB mentions decided NIL, beside the fuzzy+dense and
+exact-name baselines on the same KB and data. Writes `results/cross.json`; `--bundle` copies
+the `both` model into `linker/data/` (the model shipped with the package).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
-from benchmarks.make_data import ensure_merged, ensure_richpedia_split  # noqa: E402
+from benchmarks.make_data import DUMP, GENERAL_KB, ensure_general_split, ensure_merged, ensure_richpedia_split  # noqa: E402
 from benchmarks.run import ensure_kb, exact_name_baseline, fuzzy_dense_baseline  # noqa: E402
 
 HOME = WORK / "home"
@@ -31,23 +35,37 @@ MODELS = WORK / "models"
 BUNDLED = Path(__file__).resolve().parents[1] / "linker" / "data" / "reranker"
 
 
+PEOPLE = ("wikimel", "richpedia")
+ROWS = {"wikimel": ("wikimel",), "richpedia": ("richpedia",), "people": PEOPLE, "general": ("general",),
+        "both": (*PEOPLE, "general")}
+
+
 def data_sets() -> dict[str, dict]:
     rich_train, rich_dev = ensure_richpedia_split()
+    general = ensure_general_split()
     return {
         "wikimel": {"kb": DATA / "wikimel" / "kb.jsonl", "train": DATA / "wikimel" / "train.jsonl",
                     "dev": DATA / "wikimel" / "dev.jsonl"},
         "richpedia": {"kb": DATA / "richpedia" / "kb.jsonl", "train": rich_train, "dev": rich_dev},
+        "general": {"kb": GENERAL_KB, "dump": DUMP, "dump_articles": general / "train_articles.txt",
+                    "train": general / "train.jsonl", "dev": general / "dev.jsonl"},
     }
 
 
-def train_row(row: str, sets: dict, merged_kb: str, epochs: int, limit: int | None) -> dict:
-    """Train the model of one row against the merged KB; returns the training report."""
+def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None) -> dict:
+    """Train the model of one row (person captions against the merged KB, general links against
+    the general KB); returns the training report."""
     from linker.api import train_model
 
-    names = list(sets) if row == "both" else [row]
-    return train_model([sets[n]["train"] for n in names], [sets[n]["dev"] for n in names],
-                       out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME,
-                       kb=merged_kb, progress=False)
+    names = ROWS[row]
+    people = [n for n in names if n in PEOPLE]
+    groups = [(kbs["merged"], people)] if people else []
+    groups += [(kbs[n], [n]) for n in names if n not in PEOPLE]
+    (kb, first), extra = groups[0], groups[1:]
+    return train_model([sets[n]["train"] for n in first], [sets[n]["dev"] for n in first],
+                       out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME, kb=kb,
+                       extra=[(k, [sets[n]["train"] for n in ns], [sets[n]["dev"] for n in ns]) for k, ns in extra],
+                       progress=False)
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
@@ -65,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     from linker.train import read_labelled
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", default="wikimel,richpedia,both", help="models to train (comma-separated)")
+    ap.add_argument("--rows", default="people,general,both", help=f"models to train (comma-separated: {', '.join(ROWS)})")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
     ap.add_argument("--threads", type=int, default=1)
@@ -78,10 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     set_threads(args.threads)
     sets = data_sets()
-    kbs = {"merged": ensure_kb(ensure_merged(), HOME, None), **{n: ensure_kb(s["kb"], HOME, None) for n, s in sets.items()}}
+    kbs = {"merged": ensure_kb(ensure_merged(), HOME, None),
+           **{n: ensure_kb(s["kb"], HOME, None, s.get("dump"), s.get("dump_articles")) for n, s in sets.items()}}
     started = time.time()
     result = {"benchmark": "cross", **machine(), "rows": {}, "baselines": {}, "training": {}}
     rows = args.rows.split(",")
+    if unknown := sorted(set(rows) - set(ROWS)):
+        ap.error(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
     last = results_dir() / "cross.json"
     previous = json.loads(last.read_text()) if last.is_file() else {}
     earlier = previous.get("baselines", {}) if args.reuse_baselines else {}
@@ -89,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.reuse_models and row in previous.get("training", {}):
             result["training"][row] = previous["training"][row]
             continue
-        result["training"][row] = train_row(row, sets, kbs["merged"], args.epochs, args.limit)
+        result["training"][row] = train_row(row, sets, kbs, args.epochs, args.limit)
         logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
     for test_set, spec in sets.items():
         data = read_labelled(spec["dev"], args.limit)
-        for kb_kind in (test_set, "merged"):
+        for kb_kind in (test_set, "merged") if test_set in PEOPLE else (test_set,):
             column = f"{test_set} dev / {kb_kind} KB"
             store = KnowledgeBase(kb_dir(HOME, kbs[kb_kind]) / "kb.sqlite")
             index = load_text_index(store, kb_dir(HOME, kbs[kb_kind]))

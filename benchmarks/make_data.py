@@ -3,7 +3,12 @@
 - `merged_kb.jsonl`: the union by qid of WikiMEL's and Richpedia-MEL's `kb.jsonl`;
 - `richpedia-train.jsonl` / `richpedia-dev.jsonl`: Richpedia-MEL's train split without / with only
   its last 2,000 documents (the Richpedia dev part: never trained on, used to pick epochs and
-  thresholds and to report; Richpedia-MEL ships no dev split of its own).
+  thresholds and to report; Richpedia-MEL ships no dev split of its own);
+- `general/` and `general-nil/`: the paragraphs of the Wikipedia excerpt as labelled documents
+  against the Vital Articles KB (`mmel kb links`), split by article (30 % of the articles dev,
+  by title hash): `train.jsonl`, `dev.jsonl`, `train_articles.txt` (the articles whose anchors
+  may become priors); `general/` keeps the links to KB entities only, `general-nil/` marks the
+  links to other articles NIL gold.
 
     python benchmarks/make_data.py
 
@@ -24,6 +29,9 @@ SOURCES = (DATA / "wikimel" / "kb.jsonl", DATA / "richpedia" / "kb.jsonl")
 MERGED = WORK / "merged_kb.jsonl"
 RICH_TRAIN, RICH_DEV = WORK / "richpedia-train.jsonl", WORK / "richpedia-dev.jsonl"
 RICH_DEV_DOCS = 2000
+GENERAL_KB = DATA / "general" / "kb.jsonl"
+DUMP = DATA / "wiki" / "enwiki-sample.xml.bz2"
+GENERAL, GENERAL_NIL = WORK / "general", WORK / "general-nil"
 
 
 def merge(paths=SOURCES) -> list[dict]:
@@ -63,10 +71,28 @@ def ensure_richpedia_split() -> tuple[Path, Path]:
     return RICH_TRAIN, RICH_DEV
 
 
+def ensure_general_split(unlinked: str = "drop") -> Path:
+    """The folder of the general labelled sets (`GENERAL`, or `GENERAL_NIL` with NIL gold),
+    written unless already there."""
+    from kb.build import build_kb
+    from kb.store import KnowledgeBase
+    from kb.wikilinks import write_labelled
+
+    out = GENERAL if unlinked == "drop" else GENERAL_NIL
+    if not (out / "stats.json").is_file():
+        kb = WORK / "general-entities" / "kb.sqlite"
+        if not kb.is_file():
+            build_kb(kb, entities=GENERAL_KB, progress=False)
+        write_labelled(DUMP, KnowledgeBase(kb), out, unlinked=unlinked, progress=False)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args(argv)
-    for path in (ensure_merged(), *ensure_richpedia_split()):
+    general = [ensure_general_split() / f for f in ("train.jsonl", "dev.jsonl")]
+    general += [ensure_general_split("nil") / f for f in ("train.jsonl", "dev.jsonl")]
+    for path in (ensure_merged(), *ensure_richpedia_split(), *general):
         print(f"{path}: {sum(1 for _ in open(path, encoding='utf-8'))} lines")
 
 

@@ -93,12 +93,14 @@ class MentionCandidates:
     ranked_pool: tuple[int, ...] = field(default=(), compare=False)  # the top-30 list, in order
     profiles: tuple[EntityProfile, ...] = field(default=(), compare=False, repr=False)  # features.EntityProfile
     enclosing: str | None = None  # the longer name the text writes around the mention (`enclosing_name`)
+    surface_similarities: tuple[float, ...] = ()  # cos(surface, entity), when surfaces were embedded
 
 
-PRIOR, COREF, FUZZY, DENSE = 1, 2, 4, 8  # how a candidate was found (bit flags while gathering)
+PRIOR, COREF, FUZZY, DENSE, SURFACE = 1, 2, 4, 8, 16  # how a candidate was found (bit flags while gathering)
 _SOURCE_SETS = tuple(  # the `MentionCandidates.sources` value of each combination, shared
-    frozenset(name for bit, name in zip((PRIOR, COREF, FUZZY, DENSE), ("prior", "coref", "fuzzy", "dense")) if flags & bit)
-    for flags in range(16)
+    frozenset(name for bit, name in zip((PRIOR, COREF, FUZZY, DENSE, SURFACE),
+                                        ("prior", "coref", "fuzzy", "dense", "surface")) if flags & bit)
+    for flags in range(32)
 )
 
 
@@ -178,15 +180,23 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
     return name if name != _POSSESSIVE.sub("", text[start:end]) else None
 
 
+_ARTICLE = re.compile(r"(?:the|a|an) (?=\w)")
+
+
 def surface_forms(surface: str) -> list[list[str]]:
     """The keys a surface may be known by, grouped, in order of preference: its own; without a
-    possessive ("Masaryk's"); its singular forms ("galaxies" → "galaxy", `singular_forms`); its strongest name variants, a group per weight ("Edwin Grant
+    possessive ("Masaryk's"); without a leading English article ("the Soviet Union", as a
+    tagger's span starts); its singular forms ("galaxies" → "galaxy", `singular_forms`); its strongest name variants, a group per weight ("Edwin Grant
     Conklin" → "Edwin Conklin", "Eric I of Saxe-Lauenburg" → "Eric I"); for two words, the other
     name order ("Hyun-soo Kim" → "Kim Hyun-soo")."""
     key = mention_key(surface)
     groups = [[key]]
     bare = mention_key(_POSSESSIVE.sub("", surface))
     if bare != key:
+        groups.append([bare])
+    article = _ARTICLE.match(bare)
+    if article:  # "the Soviet Union" as a tagger spans it
+        bare = bare[article.end():]
         groups.append([bare])
     singular = singular_forms(bare)
     if singular:
@@ -258,9 +268,11 @@ class CandidateGenerator:
         groups = surface_forms(surface)
         return first_known(groups, self.kb.mention_info(k for g in groups for k in g))
 
-    def _gather(self, mentions: Sequence[TextMention], enclosing: Sequence[list[str]], dense_ids) -> list[_Pool]:
+    def _gather(self, mentions: Sequence[TextMention], enclosing: Sequence[list[str]], dense_ids,
+                surface_ids=None) -> list[_Pool]:
         """Candidates of each mention of one document, with prior, rank and sources;
-        `enclosing[i]`: the known keys of the name written around mention i."""
+        `enclosing[i]`: the known keys of the name written around mention i; `dense_ids[i]` and
+        `surface_ids[i]`: the nearest entities to its context and to its surface."""
         cfg = self.config
         keys = [mention_key(m.surface) for m in mentions]
         priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
@@ -285,27 +297,34 @@ class CandidateGenerator:
                     for idx, p in self.kb.prior_candidates(fk, cfg.top):
                         pool.add(idx, FUZZY)
                         pool.priors[idx] = max(pool.priors.get(idx, 0.0), p if fk in known else 0.0)
-            if dense_ids is not None:
-                for idx in dense_ids[i].tolist():
-                    if idx >= 0:
-                        pool.add(idx, DENSE)
+            for ids, source in ((dense_ids, DENSE), (surface_ids, SURFACE)):
+                if ids is not None:
+                    for idx in ids[i].tolist():
+                        if idx >= 0:
+                            pool.add(idx, source)
             out.append(pool)
         return out
 
     def generate(
-        self, texts: Sequence[str], docs_mentions: Sequence[Sequence[TextMention]], contexts: np.ndarray
+        self, texts: Sequence[str], docs_mentions: Sequence[Sequence[TextMention]], contexts: np.ndarray,
+        surfaces: np.ndarray | None = None,
     ) -> list[list[MentionCandidates]]:
         """Candidates for every mention of every document (`texts[d]` holds `docs_mentions[d]`);
-        `contexts` holds one embedding per mention, in order."""
+        `contexts` holds one embedding per mention, in order, and `surfaces` (optional) one
+        embedding of each mention's surface: its `surface_k` nearest entities join ("geese" →
+        Goose, "globalized" → Globalization: forms no name or anchor spells)."""
         cfg = self.config
         if not any(docs_mentions):
             return [[] for _ in docs_mentions]
-        dense_ids = self._nearest(contexts) if cfg.dense_k else None
+        dense_ids = self._nearest(contexts, cfg.dense_k) if cfg.dense_k else None
+        surface_ids = self._nearest(surfaces, cfg.surface_k) if cfg.surface_k and surfaces is not None else None
         raw: list[_Pool] = []
         pos = 0
         names, known = self._enclosing(texts, docs_mentions)
         for ms, keys in zip(docs_mentions, known):
-            raw += self._gather(ms, keys, None if dense_ids is None else dense_ids[pos : pos + len(ms)])
+            span = slice(pos, pos + len(ms))
+            raw += self._gather(ms, keys, None if dense_ids is None else dense_ids[span],
+                                None if surface_ids is None else surface_ids[span])
             pos += len(ms)
         # names and vectors of every candidate, in one query and one reconstruct call
         all_idx = sorted({idx for pool in raw for idx in pool.sources})
@@ -319,7 +338,7 @@ class CandidateGenerator:
             doc_out = []
             for m, name in zip(ms, doc_names):
                 doc_out.append(self._rank(m, name, document_words(text, m), raw[pos], contexts[pos], vecs, ents,
-                                          profs, row))
+                                          profs, row, None if surfaces is None else surfaces[pos]))
                 pos += 1
             out.append(doc_out)
         return out
@@ -332,17 +351,20 @@ class CandidateGenerator:
         known = self.kb.mention_info(k for groups in forms.values() for g in groups for k in g) if forms else {}
         return names, [[first_known(forms[n], known) if n else [] for n in doc] for doc in names]
 
-    def _nearest(self, contexts: np.ndarray) -> np.ndarray:
-        """Ids of the `dense_k` entities nearest to each context; a context equal to the one before
-        is not searched again (the mentions of a short document share one)."""
-        new = np.ones(len(contexts), bool)
-        new[1:] = (contexts[1:] != contexts[:-1]).any(1)
-        return self.index.search(contexts[new], self.config.dense_k, self.config.dense_ef_search)[1][np.cumsum(new) - 1]
+    def _nearest(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """Ids of the `k` entities nearest to each query; a query equal to the one before is not
+        searched again (the mentions of a short document share one context)."""
+        new = np.ones(len(queries), bool)
+        new[1:] = (queries[1:] != queries[:-1]).any(1)
+        return self.index.search(queries[new], k, self.config.dense_ef_search)[1][np.cumsum(new) - 1]
 
-    def _rank(self, mention, enclosing, doc_words, pool: _Pool, ctx, vecs, ents, profs, row) -> MentionCandidates:
+    def _rank(self, mention, enclosing, doc_words, pool: _Pool, ctx, vecs, ents, profs, row,
+              surface=None) -> MentionCandidates:
         cfg = self.config
         idxs = list(pool.sources)
-        sims = dict(zip(idxs, (vecs[[row[i] for i in idxs]] @ ctx).tolist()))
+        own = vecs[[row[i] for i in idxs]]
+        sims = dict(zip(idxs, (own @ ctx).tolist()))
+        ssims = dict(zip(idxs, (own @ surface).tolist())) if surface is not None else {}
         surface = surface_words(mention.surface)
         evidence = {i: tokens_in_document(profs[row[i]].name_tokens, surface, doc_words) for i in idxs}
         priors = pool.priors
@@ -356,7 +378,7 @@ class CandidateGenerator:
             rest = sorted(ranked[cfg.keep_prior :], key=lambda i: -sims[i])
             kept += rest[: cfg.keep_context]
         chosen = set(kept)
-        kept += sorted((i for i in idxs if i not in chosen and pool.sources[i] & (DENSE | FUZZY | COREF)),
+        kept += sorted((i for i in idxs if i not in chosen and pool.sources[i] & (DENSE | SURFACE | FUZZY | COREF)),
                        key=lambda i: -sims[i])
         return MentionCandidates(
             mention=mention,
@@ -371,4 +393,5 @@ class CandidateGenerator:
             ranked_pool=tuple(ranked),
             profiles=tuple(profs[row[i]] for i in kept),
             enclosing=enclosing,
+            surface_similarities=tuple(ssims[i] for i in kept) if ssims else (),
         )

@@ -34,7 +34,9 @@ INDEX_DEVICES = ("cpu", "gpu")
 class CandidateConfig:
     """Candidate generation (`linker.candidates`): `pool` entities read by prior per key, the
     first `top` kept as the ranked list; of those `keep_prior` by prior + `keep_context` by
-    context (None: all); `dense_k` nearest entities by context, searched with HNSW breadth
+    context (None: all); `dense_k` nearest entities by context and `surface_k` by the mention's
+    surface alone (general dev, bundled static encoder: gold in the surface's 10 nearest for 84 %
+    of the mentions whose gold no prior, fuzzy or context search found), searched with HNSW breadth
     `dense_ef_search` (None: the index's own, 128; 64 measured as accurate on both dev sets, WikiMEL
     Hits@1 0.9020 vs 0.9016, Richpedia 0.9755 vs 0.9760, and 14–44 % faster linking); `fuzzy_k`
     fuzzy keys at `fuzzy_cutoff` for unknown surfaces (82: "Pyriev" finds "Pyryev", 83.3; at 88
@@ -50,6 +52,7 @@ class CandidateConfig:
     keep_prior: int | None = None
     keep_context: int = 3
     dense_k: int = 10
+    surface_k: int = 10
     dense_ef_search: int | None = 64
     fuzzy_k: int = 3
     fuzzy_cutoff: float = 82.0
@@ -199,7 +202,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, object]:
 #: (dotted key, lowest, highest) for the numeric settings; None: unbounded.
 RANGES = (
     ("candidates.pool", 1, None), ("candidates.top", 1, None), ("candidates.keep_prior", 0, None),
-    ("candidates.keep_context", 0, None), ("candidates.dense_k", 0, 1024), ("candidates.dense_ef_search", 1, 4096), ("candidates.fuzzy_k", 0, None),
+    ("candidates.keep_context", 0, None), ("candidates.dense_k", 0, 1024), ("candidates.surface_k", 0, 1024), ("candidates.dense_ef_search", 1, 4096), ("candidates.fuzzy_k", 0, None),
     ("candidates.fuzzy_cutoff", 0, 100), ("candidates.popularity", 0, None), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
     ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
     ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),

@@ -47,6 +47,11 @@ FEATURES = (
     "numeral_conflict",
     "enclosing_missing",
     "enclosing_first",
+    "surface_sim",
+    "from_surface",
+    "lowercase_mention",
+    "mention_link_prob",
+    "mention_anchors",
 )
 NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
 
@@ -303,22 +308,25 @@ class MentionContext:
     enclosing: frozenset[str] = frozenset()  # the other tokens of the name written around it (`enclosing_tokens`)
     first: str | None = None  # the given name of the name written around it (`enclosing_first`)
     numeral_after: str | None = None  # the regnal number right after it (`numeral_after`), else the one of `enclosing`
+    link_prob: float = 0.0  # how often its key is a link where it occurs in a dump (0: unknown)
+    anchors: float = 0.0  # how many links (anchors, aliases) its key has in the KB
 
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
                     numerals: frozenset[str] = frozenset(), enclosing: str | None = None,
-                    numeral_after: str | None = None) -> MentionContext:
+                    numeral_after: str | None = None, link_prob: float = 0.0, anchors: float = 0.0) -> MentionContext:
     """The context of a mention: `window` is the text around it, `rest` the whole text without
     it, `near` the words next to it, `numerals` the regnal numbers of the whole text,
     `enclosing` the longer name written around it (`enclosing_name`) and `numeral_after` the
     regnal number right after it (else the one number of `enclosing`: "William I, Duke of
-    Bavaria-Straubing" around "Bavaria")."""
+    Bavaria-Straubing" around "Bavaria"); `link_prob` and `anchors`: what the KB knows of the
+    mention's key (`KnowledgeBase.mention_info`)."""
     if numeral_after is None and enclosing:
         own = name_numerals(enclosing) - name_numerals(surface)
         numeral_after = next(iter(own)) if len(own) == 1 else None
     return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
                           near, numerals, enclosing_tokens(enclosing, surface), enclosing_first(enclosing, surface),
-                          numeral_after)
+                          numeral_after, link_prob, anchors)
 
 
 _TITLES = frozenset("king queen prince princess emperor empress pope saint st sir dame lord lady duke duchess count "
@@ -350,20 +358,28 @@ def candidate_features(
     sources: Sequence[frozenset[str]],
     in_document: Sequence[float],
     profiles: Sequence[EntityProfile] | None = None,
+    surface_sims: Sequence[float] = (),
 ) -> np.ndarray:
     """The features of a mention's candidates, `(len(entities), len(FEATURES))` float32: row c for
     the pair (mention, entities[c]) given its prior, prior rank (None: not in the prior pool),
-    cos(context, entity), sources and `name_in_document`; columns ordered as `FEATURES`.
-    `profiles`: the entities' `EntityProfile`s when already at hand (else computed here)."""
+    cos(context, entity), sources, `name_in_document` and cos(surface, entity) (empty: not
+    embedded, 0); columns ordered as `FEATURES`. `profiles`: the entities' `EntityProfile`s
+    when already at hand (else computed here). The mention's own columns (`lowercase_mention`,
+    a common noun such as "galaxies"; `mention_link_prob`; `mention_anchors`, log-scaled) are
+    the same in every row: they let the reranker weigh the rest, and set the score NIL reads."""
     if profiles is None:
         profiles = [entity_profile(e.name, e.description) for e in entities]
+    if not surface_sims:
+        surface_sims = [0.0] * len(profiles)
+    own = (float(mention.surface.islower()), mention.link_prob, min(math.log1p(mention.anchors) / 10.0, 1.0))
     cw = mention.words
     ambiguity = min(math.log1p(mention.n_candidates) / 5.0, 1.0)
     s = mention_key(mention.surface)
     s_tokens = set(s.split())
     s_words = surface_words(mention.surface)
     rows = []
-    for prof, prior, rank, sim, src, doc in zip(profiles, priors, prior_ranks, dense_sims, sources, in_document):
+    for prof, prior, rank, sim, src, doc, ssim in zip(profiles, priors, prior_ranks, dense_sims, sources, in_document,
+                                                      surface_sims):
         toks = prof.name_tokens
         rows.append((
             prior,
@@ -384,5 +400,8 @@ def candidate_features(
             *numeral_features(prof.numerals, mention.numerals, mention.numeral_after),
             len(mention.enclosing - toks) / len(mention.enclosing) if mention.enclosing else 0.0,  # enclosing_missing
             0.0 if mention.first is None else 1.0 if mention.first in toks else -1.0,  # enclosing_first
+            ssim,
+            "surface" in src,
+            *own,
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

@@ -18,6 +18,7 @@ import torch
 
 from kb.errors import ConfigError
 from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
+from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateGenerator, MentionCandidates
@@ -75,7 +76,15 @@ def featurize(
         ctx = encoder.encode(unique)[[row_of[t] for t in ctx_texts]]
     else:
         ctx = np.zeros((0, dim), np.float32)
-    cands = generator.generate([d.text for d in docs], mentions, ctx)
+    surfaces = [m.surface for _, m in flat]
+    if surfaces and generator.config.surface_k:
+        distinct = list(dict.fromkeys(surfaces))
+        row_of = {t: r for r, t in enumerate(distinct)}
+        surf = encoder.encode(distinct)[[row_of[t] for t in surfaces]]
+    else:
+        surf = None
+    info = generator.kb.mention_info({mention_key(m.surface) for _, m in flat})
+    cands = generator.generate([d.text for d in docs], mentions, ctx, surf)
     B = len(docs)
     M = max((len(ms) for ms in mentions), default=0) or 1
     C = max((len(mc.idxs) for doc in cands for mc in doc), default=0) or 1
@@ -90,16 +99,18 @@ def featurize(
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
+            anchors, _, link_prob = info.get(mention_key(m.surface), (0.0, 0, None))
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
                                       near_words(doc.text, m.start, m.end), doc_numerals,
-                                      mc.enclosing, numeral_after(doc.text, m.end))
+                                      mc.enclosing, numeral_after(doc.text, m.end), link_prob or 0.0, anchors or 0.0)
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)
             cvec[b, i, :n] = mc.vectors
             cmask[b, i, :n] = True
             feats[b, i, :n] = candidate_features(context, mc.entities, mc.priors, mc.prior_ranks, mc.similarities,
-                                                 mc.sources, mc.in_document, mc.profiles or None)
+                                                 mc.sources, mc.in_document, mc.profiles or None,
+                                                 mc.surface_similarities)
             pos += 1
     t = torch.from_numpy
     return Batch(t(feats), t(cvec), t(cctx), t(cmask), t(mmask), cands)
