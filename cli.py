@@ -295,6 +295,7 @@ def train(
     context: Annotated[str, typer.Option(help="Context encoder: static (distilled from the text model, fast) or transformer.")] = "static",
     keep: Annotated[str, typer.Option(help="Candidate reduction: 'all' keeps all top 50; P+C keeps P by prior and C by context similarity of them (the M3EL/REL recipe is 4+3; measured weaker on WikiMEL dev).")] = "all",
     also: Annotated[Optional[list[str]], typer.Option("--also", metavar="KB=TRAIN[,DEV]", help="More labelled files whose ids belong to another KB of the home, e.g. general=links/train.jsonl,links/dev.jsonl (repeatable): one model for several KBs.")] = None,
+    also_repeat: Annotated[int, typer.Option(min=1, max=100, help="Passes per epoch over the --also training files (a small domain beside a large one).")] = 1,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -303,7 +304,8 @@ def train(
     from linker.api import parse_also, train_model
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit, home=home, kb=kb,
-                            context=context, keep=keep, extra=parse_also(also or ()), progress=progress))
+                            context=context, keep=keep, extra=parse_also(also or ()), repeat=also_repeat,
+                            progress=progress))
 
 
 @app.command("evaluate")

@@ -52,9 +52,10 @@ def data_sets() -> dict[str, dict]:
     }
 
 
-def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None) -> dict:
+def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, repeat: int = 1) -> dict:
     """Train the model of one row (person captions against the merged KB, general links against
-    the general KB); returns the training report."""
+    the general KB, `repeat` passes over these per epoch beside people); returns the training
+    report."""
     from linker.api import train_model
 
     names = ROWS[row]
@@ -65,7 +66,7 @@ def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None) -
     return train_model([sets[n]["train"] for n in first], [sets[n]["dev"] for n in first],
                        out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME, kb=kb,
                        extra=[(k, [sets[n]["train"] for n in ns], [sets[n]["dev"] for n in ns]) for k, ns in extra],
-                       progress=False)
+                       repeat=repeat, progress=False)
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="people,general,both", help=f"models to train (comma-separated: {', '.join(ROWS)})")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--general-repeat", type=int, default=1,
+                    help="passes per epoch over the general training links in the both row (they are 1/8 of the people's)")
     ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bundle", action="store_true", help="ship the 'both' model as the package default")
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.reuse_models and row in previous.get("training", {}):
             result["training"][row] = previous["training"][row]
             continue
-        result["training"][row] = train_row(row, sets, kbs, args.epochs, args.limit)
+        result["training"][row] = train_row(row, sets, kbs, args.epochs, args.limit, args.general_repeat)
         logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
     for test_set, spec in sets.items():
         data = read_labelled(spec["dev"], args.limit)

@@ -81,14 +81,15 @@ CONTEXT_ENCODERS = ("static", "transformer")
 
 def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None, home=None,
                 kb: str = "default", context: str = "static", keep: str = "all",
-                extra: Sequence[tuple[str, object, object]] = (), progress: bool = True) -> dict:
+                extra: Sequence[tuple[str, object, object]] = (), repeat: int = 1, progress: bool = True) -> dict:
     """Train the reranker for KB `kb` on one or more labelled files (model selection and NIL
     calibration on the dev files together); saves to `out` or `<home>/models/reranker`.
 
     `context`: how mention contexts are encoded, `static` (distilled, fast) or `transformer`.
     `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 50) or `all`.
     `extra`: more `(KB name, train files, dev files)` whose gold ids belong to another KB of
-    the home (e.g. a dump's links against a general KB beside captions against a people KB).
+    the home (e.g. a dump's links against a general KB beside captions against a people KB);
+    `repeat`: passes over their training documents per epoch (one over the main files).
     """
     from linker.train import LabelledSource, train_reranker
 
@@ -96,7 +97,10 @@ def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None
         raise ConfigError(f"unknown context encoder {context!r}: choose one of {', '.join(CONTEXT_ENCODERS)}")
     candidates = parse_keep(keep)
     main = _source(home, kb, context)
-    more = [_source(home, name, context, _paths(tr) if tr else (), _paths(dv) if dv else ()) for name, tr, dv in extra]
+    if repeat < 1:
+        raise ConfigError(f"repeat must be >= 1, got {repeat}")
+    more = [_source(home, name, context, _paths(tr) if tr else (), _paths(dv) if dv else (), repeat)
+            for name, tr, dv in extra]
     out = Path(out) if out else resolve_home(home) / "models" / "reranker"
     return train_reranker(main.kb, main.index, main.encoder, _paths(train_files), _paths(dev_files), out,
                           epochs=epochs, limit=limit, candidates=candidates, progress=progress, extra=more)
@@ -114,7 +118,7 @@ def parse_also(values: Sequence[str]) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
-def _source(home, kb: str, context: str, train=(), dev=()):
+def _source(home, kb: str, context: str, train=(), dev=(), repeat: int = 1):
     """The `LabelledSource` of KB `kb` of the home with these labelled files."""
     from indexer.dense import load_text_index
     from indexer.static import STATIC_PREFIX, load_context_encoder
@@ -125,7 +129,7 @@ def _source(home, kb: str, context: str, train=(), dev=()):
     index = load_text_index(store, kb_dir(home, kb))
     model_id = (STATIC_PREFIX if context == "static" else "") + index.manifest["model_id"]
     encoder = load_context_encoder(model_id, store, kb_dir(home, kb))
-    return LabelledSource(store, index, encoder, tuple(train), tuple(dev))
+    return LabelledSource(store, index, encoder, tuple(train), tuple(dev), repeat)
 
 
 def _paths(files) -> list[Path]:

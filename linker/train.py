@@ -166,6 +166,7 @@ class LabelledSource:
     encoder: object
     train: tuple[Path, ...] = ()
     dev: tuple[Path, ...] = ()
+    repeat: int = 1  # passes over its training chunks per epoch (a small domain beside a large one)
 
 
 def train_reranker(
@@ -193,7 +194,8 @@ def train_reranker(
     train, devs = [], {}
     for s in sources:
         generator = CandidateGenerator(s.kb, s.index, candidates)
-        train += _chunks(generator, s.encoder, read_labelled_files(s.train, limit), chunk, progress, "featurize train")
+        train += s.repeat * _chunks(generator, s.encoder, read_labelled_files(s.train, limit), chunk, progress,
+                                    "featurize train")
         for p in s.dev:
             devs[str(p)] = _chunks(generator, s.encoder, read_labelled(p, limit), chunk, progress, f"featurize {p.name}")
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
@@ -237,6 +239,6 @@ def train_reranker(
         "dev_sets": {p: {"hits_at_1": m.hits_at_1, "gold_nil": m.gold_nil,
                          **nil_scores(nil_cases(rs, seed + NIL_DRAWS), tau)}
                      for p, (m, rs) in scored.items()},
-        "train_docs": sum(len(b.candidates) for b, _, _ in train), "seconds": round(time.time() - started, 1),
+        "train_docs": sum(len(b.candidates) for b, _, _ in train),  # repeated chunks count each time "seconds": round(time.time() - started, 1),
         "history": history,
     }

@@ -46,14 +46,14 @@ def test_train_on_two_kbs_reports_each_dev_set(home, tmp_path):
     places = _write(tmp_path / "places_train.jsonl", [("She flew to Paris, France.", "Paris", "Paris")] * 6)
     places_dev = _write(tmp_path / "places_dev.jsonl", [("A day in Paris, France.", "Paris", "Paris")] * 3)
     res = runner.invoke(app, ["train", "--home", str(home), "--train", str(people), "--dev", str(people),
-                              "--also", f"places={places},{places_dev}", "--epochs", "3",
+                              "--also", f"places={places},{places_dev}", "--also-repeat", "2", "--epochs", "3",
                               "--context", "transformer", "--no-progress"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     # the places' gold ids ("Paris") exist only in the places KB: featurized against it, they are found
     assert set(report["dev_sets"]) == {str(people), str(places_dev)}
     assert report["dev_sets"][str(places_dev)]["hits_at_1"] == 1.0
-    assert report["train_docs"] == 12
+    assert report["train_docs"] == 6 + 2 * 6  # the places' documents twice per epoch
 
 
 def _fail(monkeypatch, capsys, *args):
