@@ -124,13 +124,18 @@ def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
 
     model = out / "models" / "reranker"
     cfg = model.with_suffix(".json")
-    if cfg.is_file() and json.loads(cfg.read_text()).get("n_features") == len(FEATURES):
-        return model  # cached, and trained on the features this version computes
+    settings = model.with_suffix(".train.json")  # what the cached model was trained with
+    wanted = {"docs": docs, "epochs": 6, "features": list(FEATURES)}
+    if (cfg.is_file() and settings.is_file() and json.loads(settings.read_text()) == wanted
+            and json.loads(cfg.read_text()).get("reranker", {}).get("feature_names") == list(FEATURES)):
+        log.info("reranker: cached %s", model)
+        return model  # trained on these documents and the features this version computes
     kb = KnowledgeBase(kb_file)
     index = load_text_index(kb, kb_file.parent)
     report = train(kb, index, load_text_encoder("hashing"), [DATA / "wikimel" / "train.jsonl"],
                    [DATA / "wikimel" / "dev.jsonl"], model, epochs=6, limit=docs, progress=False)
     log.info("reranker: %s", {k: v for k, v in report.items() if k != "history"})
+    settings.write_text(json.dumps(wanted))
     return model
 
 

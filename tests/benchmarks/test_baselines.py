@@ -44,3 +44,23 @@ def test_weight_changes_the_ranking(tiny_linker):
     assert gold == ["Q167646", "Q567", "Q6279"]
     assert [r[0] for r in rankings[0.0]] == gold  # exact names and aliases win on the name match
     assert dense["hits_at_1"] == pytest.approx(sum(r[0] == g for r, g in zip(rankings[1000.0], gold)) / 3)
+
+
+def test_latency_times_every_batch_size_after_a_warm_pass_in_both_orders():
+    from benchmarks.latency import by_batch_size
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def link_many(self, docs, batch_size):
+            self.calls.append((len(docs), batch_size))
+            return iter([[] for _ in docs])
+
+    docs = [Document(f"d{i}", "Ann.", mentions=(TextMention(0, 3, "Ann"),)) for i in range(8)]
+    linker = Recorder()
+    rows, single = by_batch_size(linker, docs, (1, 4))
+    assert linker.calls[0] == (8, 4)  # the untimed pass over all documents
+    order = [b for _, b in linker.calls[1:]]
+    assert order == [1] * 8 + [4] * 2 + [4] * 2 + [1] * 8  # in order, then reversed
+    assert [r["passes"] for r in rows] == [2, 2] and len(single) == 16
