@@ -40,8 +40,10 @@ def machine(*extra_modules: str) -> dict:
     import psutil
     import torch
 
+    revision = git_revision()
     info = {
-        "git_revision": git_revision(),
+        "git_revision": revision,
+        "dirty": revision.endswith("-dirty"),  # tracked files differed from the revision: numbers of uncommitted code
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -2,13 +2,16 @@
 measures and reports; `tests/test_faults.py` runs small versions of the same scenarios and asserts.
 
 - **kills**: random SIGKILLs of `mmel kb build --entities`, `kb build --dump` and `kb index
-  --text-model hashing`, each at a uniform random moment between 20 % and 100 % of an
-  uninterrupted run. After every kill: is the KB (or index) the one before, and is the KB's write
+  --text-model hashing`, each after the writer is seen holding the KB's write lock (its pid in
+  the lock file), at a uniform random moment within the first 60 % of the time an uninterrupted
+  run held it; `killed_mid_run` counts the kills that found it still running. After every kill: is the KB (or index) the one before, and is the KB's write
   lock free at once? After all kills, one rerun: does it succeed and leave no temporary files?
 - **builders**: 2-4 `kb build`s (different inputs) into one KB, started 0-0.3 s apart, and a
   `kb index` racing a `kb build`: every writer either completes or fails at once with the
   one-line "is being built by process N"; the KB left behind is complete and is the input of a
-  writer that completed.
+  writer that completed. `races_overlapped` counts the races in which two writers provably ran
+  at once (a writer refused with another racer's pid as the lock holder, or a writer seen holding
+  the lock while a later one started); a race without it proves nothing.
 - **fuzz**: hypothesis documents (JSON-shaped, arbitrary JSON, raw bytes incl. invalid UTF-8)
   through the CLI reader (`read_documents`), some through `mmel link` in-process, and all as
   request bodies to the server app (FastAPI TestClient, server exceptions re-raised): counted
@@ -31,6 +34,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -124,24 +128,56 @@ def _lock_free(folder: Path) -> bool:
         return False
 
 
+def holder_pid(folder: Path) -> int | None:
+    """The pid the KB's lock file names (the writer that took the lock last), else None."""
+    from kb.lock import LOCK_FILE
+
+    try:
+        return int(json.loads((folder / LOCK_FILE).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def wait_for_lock(proc: subprocess.Popen, folder: Path, timeout: float = 120.0) -> bool:
+    """Wait until `proc` holds the KB's write lock (the lock file names its pid: it is writing)
+    or exits; True when it was seen holding the lock while running."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if proc.poll() is not None:
+            return False
+        if holder_pid(folder) == proc.pid:
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def kill_runs(name: str, args: list[str], home: Path, kb: str, kills: int, rng: random.Random) -> dict:
-    """SIGKILL `mmel ARGS` `kills` times at random moments; see the module docstring."""
+    """SIGKILL `mmel ARGS` `kills` times mid-write; see the module docstring.
+
+    Each kill comes after the progress marker "the process holds the KB's write lock" (its pid
+    in the lock file), at a random moment within the first 60 % of the time the uninterrupted
+    run held it; `killed_mid_run` counts the kills that found the process running after the
+    marker (the others are not faults and say so)."""
     state = _index_state if name == "index" else _kb_state
     folder = home / "kbs" / kb
+    proc = start(args, home)
     started = time.perf_counter()
-    code, err = run(args, home)
-    full_s = time.perf_counter() - started
-    if code:
+    wait_for_lock(proc, folder)
+    locked_at = time.perf_counter()
+    _, err = proc.communicate()
+    full_s, write_s = time.perf_counter() - started, time.perf_counter() - locked_at
+    if proc.returncode:
         raise RuntimeError(f"{name}: the uninterrupted run failed: {err[-500:]}")
     reference = state(home, kb)
     intact = lock_free = killed = left_temporaries = 0
     problems: list[str] = []
     for _ in range(kills):
         proc = start(args, home)
-        time.sleep(rng.uniform(0.2, 1.0) * full_s)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
+        if wait_for_lock(proc, folder):
+            time.sleep(rng.uniform(0.0, 0.6) * write_s)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
         proc.communicate()
         left_temporaries += bool(_temporaries(folder))
         lock_free += _lock_free(folder)  # (also clears the temporaries, as the next writer would)
@@ -151,7 +187,8 @@ def kill_runs(name: str, args: list[str], home: Path, kb: str, kills: int, rng: 
             problems.append(now[:200])
     code, err = run(args, home)
     return {"scenario": f"SIGKILL during {name}", "runs": kills, "killed_mid_run": killed,
-            "uninterrupted_s": round(full_s, 2), "intact_after_kill": intact, "lock_free_after_kill": lock_free,
+            "uninterrupted_s": round(full_s, 2), "uninterrupted_lock_held_s": round(write_s, 2),
+            "intact_after_kill": intact, "lock_free_after_kill": lock_free,
             "kills_leaving_temporaries": left_temporaries, "rerun_ok": code == 0 and state(home, kb) == reference,
             "temporaries_after_rerun": len(_temporaries(folder)), "problems": problems[:5],
             "rerun_error": _first_error(err) if code else ""}
@@ -160,18 +197,33 @@ def kill_runs(name: str, args: list[str], home: Path, kb: str, kills: int, rng: 
 # -- concurrent writers --------------------------------------------------------------------------
 
 
+_HOLDER = re.compile(r"by process (\d+)")
+
+
 def race(writers: list[list[str]], home: Path, kb: str, rng: random.Random) -> dict:
-    """Start `writers` (mmel argument lists) 0-0.3 s apart; their outcomes and the KB after."""
+    """Start `writers` (mmel argument lists) 0-0.3 s apart; their outcomes and the KB after.
+
+    `overlapped`: proof that two writers ran at once, from the lock's holder: a writer was
+    refused because another writer of this race held the lock (its busy message names that
+    pid), or a writer was seen holding the lock while a later one had already started."""
+    folder = home / "kbs" / kb
     procs = []
+    seen_holding_with_rival = False
     for args in writers:
+        if procs:
+            held = holder_pid(folder)
+            seen_holding_with_rival |= any(p.pid == held and p.poll() is None for _, p in procs)
         procs.append((args, start(args, home)))
         time.sleep(rng.uniform(0, 0.3))
-    outcomes = []
+    pids = {p.pid for _, p in procs}
+    outcomes, refused_by_rival = [], False
     for args, proc in procs:
         _, err = proc.communicate()
         kind = "ok" if proc.returncode == 0 else "busy" if BUSY in err and "Traceback" not in err else "failed"
+        if kind == "busy":
+            refused_by_rival |= any(int(pid) in pids - {proc.pid} for pid in _HOLDER.findall(err))
         outcomes.append({"command": " ".join(args[:2]), "outcome": kind, "error": _first_error(err) if kind != "ok" else ""})
-    return {"outcomes": outcomes, "kb": _kb_state(home, kb)}
+    return {"outcomes": outcomes, "kb": _kb_state(home, kb), "overlapped": refused_by_rival or seen_holding_with_rival}
 
 
 def builders(n: int, files: list[Path], home: Path, rounds: int, rng: random.Random) -> dict:
@@ -185,6 +237,7 @@ def builders(n: int, files: list[Path], home: Path, rounds: int, rng: random.Ran
         result = race([["kb", "build", "--entities", str(f), "--kb", kb, "--no-progress"] for f in files[:n]],
                       home, kb, rng)
         counts.update(o["outcome"] for o in result["outcomes"])
+        counts["overlapped"] += result["overlapped"]
         sizes = {_lines(f) for f, o in zip(files, result["outcomes"]) if o["outcome"] == "ok"}
         if result["kb"].startswith("broken") or int(result["kb"].split("/")[1]) not in sizes:
             lost += 1
@@ -192,7 +245,7 @@ def builders(n: int, files: list[Path], home: Path, rounds: int, rng: random.Ran
         examples += [o["error"] for o in result["outcomes"] if o["outcome"] == "failed"]
     return {"scenario": f"{n} concurrent kb build", "runs": rounds, "writers": n * rounds, "completed": counts["ok"],
             "refused_busy": counts["busy"], "failed_otherwise": counts["failed"], "kb_lost": lost,
-            "problems": examples[:5]}
+            "races_overlapped": counts["overlapped"], "problems": examples[:5]}
 
 
 def build_and_index(file: Path, home: Path, rounds: int, rng: random.Random) -> dict:
@@ -209,6 +262,7 @@ def build_and_index(file: Path, home: Path, rounds: int, rng: random.Random) -> 
         rng.shuffle(writers)
         result = race(writers, home, kb, rng)
         counts.update(o["outcome"] for o in result["outcomes"])
+        counts["overlapped"] += result["overlapped"]
         index = _index_state(home, kb)
         if result["kb"].startswith("broken") or (index.startswith("broken") and "built for another KB" not in index
                                                   and "no text index" not in index):
@@ -216,7 +270,7 @@ def build_and_index(file: Path, home: Path, rounds: int, rng: random.Random) -> 
             problems.append(f"{result['kb'][:100]} | {index[:100]}")
     return {"scenario": "kb build racing kb index", "runs": rounds, "writers": 2 * rounds, "completed": counts["ok"],
             "refused_busy": counts["busy"], "failed_otherwise": counts["failed"], "kb_lost": lost,
-            "problems": problems[:5]}
+            "races_overlapped": counts["overlapped"], "problems": problems[:5]}
 
 
 def _lines(path: Path) -> int:
@@ -519,14 +573,16 @@ def load_test(requests: int) -> dict:
 def verdict(row: dict) -> str:
     """One cell: did the scenario hold?"""
     if "killed_mid_run" in row:
-        good = row["intact_after_kill"] == row["runs"] and row["rerun_ok"] and not row["temporaries_after_rerun"]
+        good = (row["intact_after_kill"] == row["runs"] and row["rerun_ok"] and not row["temporaries_after_rerun"]
+                and row["killed_mid_run"] == row["runs"])
         return (f"{'ok' if good else 'FAIL'}: {row['killed_mid_run']} killed mid-run, KB intact {row['intact_after_kill']}/"
                 f"{row['runs']}, lock free at once {row['lock_free_after_kill']}/{row['runs']}, rerun "
                 f"{'ok' if row['rerun_ok'] else 'FAILED'}, {row['temporaries_after_rerun']} temporaries left")
     if "kb_lost" in row:
         good = not row["kb_lost"] and not row["failed_otherwise"]
         return (f"{'ok' if good else 'FAIL'}: {row['completed']} completed, {row['refused_busy']} refused (busy), "
-                f"{row['failed_otherwise']} other failures, KB lost {row['kb_lost']} times")
+                f"{row['failed_otherwise']} other failures, KB lost {row['kb_lost']} times, "
+                f"{row.get('races_overlapped', '?')}/{row['runs']} races with proven overlap")
     if "tracebacks" in row:
         return f"{'ok' if not row['tracebacks'] else 'FAIL'}: {row['tracebacks']} tracebacks"
     if "5xx_or_tracebacks" in row:

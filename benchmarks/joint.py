@@ -8,10 +8,16 @@ The set is built at run time from the 9-photo face gallery (5 people) and the Wi
 - Face index: one photo per person with two photos (Obama, Biden, Harington, Leslie); the other
   photo is the probe. Alex Lacamoire (one photo) is *not* indexed: his face is an unknown face
   (NIL), as is skimage's astronaut (Eileen Collins, not in the KB).
-- Documents: an ambiguous surname mention ("Biden at the rally") with a photo of one of the
-  namesakes, unambiguous full-name mentions, misleading captions (text names a namesake of the
-  person shown), NIL faces, and degraded probes (downscaled / blurred / grey) whose face
-  distance is borderline.
+- Documents of three caption kinds, each with four versions of its photo (original, downscaled,
+  blurred, grey: the face distance gets borderline):
+  `consistent`: the text names the person shown, by surname ("Biden at the rally") or full name;
+  `nil_face`: the face shown is not in the face index (Alex Lacamoire, an astronaut);
+  `misleading`: the text names someone else than the face shown, a namesake (text "Hunter Biden",
+  photo Joe Biden; "Biden, the school teacher" (Jill Biden) with a photo of Joe Biden) or another
+  person ("Rose Leslie" with a photo of Kit Harington). The gold text entity is the one the text
+  names, the gold face entity the person shown: here the joint step can only do harm.
+  The report counts, per kind, the decisions the joint step fixed (naive wrong, joint right) and
+  broke (naive right, joint wrong), beside F1 per kind and mode.
 
 Text: the real `Linker` with a hashing text index (no MiniLM: too slow on a loaded 2-core box)
 and a reranker trained here on WikiMEL train (a few hundred documents). Faces: dlib, and
@@ -64,25 +70,43 @@ EXTRA_ENTITIES = [
     {"qid": "Lucia Lacamoire", "name": "Lucia Lacamoire", "description": "Sex: female. Birth: 1980, Miami. Occupation: costume designer."},
 ]
 
-# (text, mention surface, gold text entity, image person folder or special, gold face entity)
-# gold face entity None: the face is not in the KB's face index (NIL).
+CONSISTENT, NIL_FACE, MISLEADING = "consistent", "nil_face", "misleading"
+KINDS = (CONSISTENT, NIL_FACE, MISLEADING)
+
+# (text, mention surface, gold text entity, image person folder or special, gold face entity, kind)
+# gold text entity: the one the text names; gold face entity: the person shown, None when the
+# face is not in the KB's face index (NIL).
 DOCS = [
-    ("Biden at the rally in Scranton on Saturday.", "Biden", "Q6279", "biden", "Q6279"),
-    ("Biden speaks to reporters after the meeting.", "Biden", "Q6279", "biden", "Q6279"),
-    ("Obama waves to the crowd in Chicago.", "Obama", "Q76", "obama", "Q76"),
-    ("Obama delivered the commencement address.", "Obama", "Q76", "obama", "Q76"),
-    ("Harington arrives at the premiere in London.", "Harington", "Q357607", "kit_harington", "Q357607"),
-    ("Harington poses for photographers.", "Harington", "Q357607", "kit_harington", "Q357607"),
-    ("Leslie on the red carpet at the awards.", "Leslie", "Q461132", "rose_leslie", "Q461132"),
-    ("Leslie attends the screening.", "Leslie", "Q461132", "rose_leslie", "Q461132"),
-    ("Joe Biden signs the bill into law.", "Joe Biden", "Q6279", "biden", "Q6279"),
-    ("Barack Obama at the White House.", "Barack Obama", "Q76", "obama", "Q76"),
-    ("Kit Harington in a scene from the series.", "Kit Harington", "Q357607", "kit_harington", "Q357607"),
-    ("Rose Leslie at the film festival.", "Rose Leslie", "Q461132", "rose_leslie", "Q461132"),
-    ("Lacamoire conducts the orchestra.", "Lacamoire", "Alex Lacamoire", "alex_lacamoire", None),
-    ("Alex Lacamoire at the piano during rehearsal.", "Alex Lacamoire", "Alex Lacamoire", "alex_lacamoire", None),
-    ("Obama's guest, an astronaut, visited the school.", "Obama", "Q76", "astronaut", None),
-    ("Biden met an astronaut at the space center.", "Biden", "Q6279", "astronaut", None),
+    ("Biden at the rally in Scranton on Saturday.", "Biden", "Q6279", "biden", "Q6279", CONSISTENT),
+    ("Biden speaks to reporters after the meeting.", "Biden", "Q6279", "biden", "Q6279", CONSISTENT),
+    ("Obama waves to the crowd in Chicago.", "Obama", "Q76", "obama", "Q76", CONSISTENT),
+    ("Obama delivered the commencement address.", "Obama", "Q76", "obama", "Q76", CONSISTENT),
+    ("Harington arrives at the premiere in London.", "Harington", "Q357607", "kit_harington", "Q357607", CONSISTENT),
+    ("Harington poses for photographers.", "Harington", "Q357607", "kit_harington", "Q357607", CONSISTENT),
+    ("Leslie on the red carpet at the awards.", "Leslie", "Q461132", "rose_leslie", "Q461132", CONSISTENT),
+    ("Leslie attends the screening.", "Leslie", "Q461132", "rose_leslie", "Q461132", CONSISTENT),
+    ("Joe Biden signs the bill into law.", "Joe Biden", "Q6279", "biden", "Q6279", CONSISTENT),
+    ("Barack Obama at the White House.", "Barack Obama", "Q76", "obama", "Q76", CONSISTENT),
+    ("Kit Harington in a scene from the series.", "Kit Harington", "Q357607", "kit_harington", "Q357607", CONSISTENT),
+    ("Rose Leslie at the film festival.", "Rose Leslie", "Q461132", "rose_leslie", "Q461132", CONSISTENT),
+    ("Lacamoire conducts the orchestra.", "Lacamoire", "Alex Lacamoire", "alex_lacamoire", None, NIL_FACE),
+    ("Alex Lacamoire at the piano during rehearsal.", "Alex Lacamoire", "Alex Lacamoire", "alex_lacamoire", None, NIL_FACE),
+    ("Obama's guest, an astronaut, visited the school.", "Obama", "Q76", "astronaut", None, NIL_FACE),
+    ("Biden met an astronaut at the space center.", "Biden", "Q6279", "astronaut", None, NIL_FACE),
+    # misleading: a namesake of the person shown, by full name ...
+    ("Hunter Biden testifies before the committee.", "Hunter Biden", "Hunter Biden", "biden", "Q6279", MISLEADING),
+    ("Beau Biden, Attorney General of Delaware, at a press conference.", "Beau Biden", "Beau Biden", "biden", "Q6279", MISLEADING),
+    ("Malia Obama at the film festival in Sundance.", "Malia Obama", "Malia Obama", "obama", "Q76", MISLEADING),
+    ("Alex Harington, the stage designer, at the theatre.", "Alex Harington", "Alex Harington", "kit_harington", "Q357607", MISLEADING),
+    # ... by surname, the context pointing to the namesake (the joint step's worst case) ...
+    ("Harington, the stage designer and theatre director, at the opening.", "Harington", "Alex Harington", "kit_harington", "Q357607", MISLEADING),
+    ("Biden, the social worker and fashion designer, at the gala.", "Biden", "Ashley Biden", "biden", "Q6279", MISLEADING),
+    ("Obama, the lawyer and writer, signs copies of her memoir.", "Obama", "Q13133", "obama", "Q76", MISLEADING),
+    ("Biden, the school teacher, visits a classroom in Delaware.", "Biden", "Q235349", "biden", "Q6279", MISLEADING),
+    ("Leslie, the film actor born in Detroit, in a 1940s musical.", "Leslie", "Q260318", "rose_leslie", "Q461132", MISLEADING),
+    # ... or another person altogether (the face is not a candidate of the mention)
+    ("Rose Leslie at the premiere with her husband.", "Rose Leslie", "Q461132", "kit_harington", "Q357607", MISLEADING),
+    ("Obama endorsed the candidate on Tuesday.", "Obama", "Q76", "biden", "Q6279", MISLEADING),
 ]
 DEGRADE = ("orig", "small", "blur", "grey")
 
@@ -124,13 +148,18 @@ def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
 
     model = out / "models" / "reranker"
     cfg = model.with_suffix(".json")
-    if cfg.is_file() and json.loads(cfg.read_text()).get("n_features") == len(FEATURES):
-        return model  # cached, and trained on the features this version computes
+    settings = model.with_suffix(".train.json")  # what the cached model was trained with
+    wanted = {"docs": docs, "epochs": 6, "features": list(FEATURES)}
+    if (cfg.is_file() and settings.is_file() and json.loads(settings.read_text()) == wanted
+            and json.loads(cfg.read_text()).get("reranker", {}).get("feature_names") == list(FEATURES)):
+        log.info("reranker: cached %s", model)
+        return model  # trained on these documents and the features this version computes
     kb = KnowledgeBase(kb_file)
     index = load_text_index(kb, kb_file.parent)
     report = train(kb, index, load_text_encoder("hashing"), [DATA / "wikimel" / "train.jsonl"],
                    [DATA / "wikimel" / "dev.jsonl"], model, epochs=6, limit=docs, progress=False)
     log.info("reranker: %s", {k: v for k, v in report.items() if k != "history"})
+    settings.write_text(json.dumps(wanted))
     return model
 
 
@@ -140,7 +169,7 @@ def probes(out: Path) -> list[dict]:
 
     out.mkdir(parents=True, exist_ok=True)
     docs = []
-    for n, (text, surface, gold_t, person, gold_v) in enumerate(DOCS):
+    for n, (text, surface, gold_t, person, gold_v, kind) in enumerate(DOCS):
         if person == "astronaut":
             src = Image.fromarray(skimage.data.astronaut())
         else:
@@ -150,7 +179,7 @@ def probes(out: Path) -> list[dict]:
             if not path.is_file():
                 degrade(src.convert("RGB"), how).save(path)
             start = text.index(surface)
-            docs.append({"id": f"{n}-{how}", "text": text, "degradation": how,
+            docs.append({"id": f"{n}-{how}", "text": text, "degradation": how, "kind": kind,
                          "mentions": [{"start": start, "end": start + len(surface), "qid": gold_t}],
                          "images": [{"id": "photo", "path": str(path)}], "face": gold_v})
     return docs
@@ -200,25 +229,54 @@ def _link_probe(linker, rec: dict) -> tuple[MentionRecord, MentionRecord]:
             mention_record(rec["face"], face_ranking, face.entity if face else None, doc=rec["id"]))
 
 
-def _score_mode(linker, docs: list[dict]) -> dict:
-    """Text and visual P/R/F1 overall and per degradation, and the probes with a wrong decision."""
+def _score_mode(linker, docs: list[dict]) -> tuple[dict, list[tuple[MentionRecord, MentionRecord]]]:
+    """Text and visual P/R/F1 overall, per degradation and per caption kind, and the probes with a
+    wrong decision; also the (text, face) record of every probe, in order."""
     records: dict[str, tuple[list, list]] = {}
-    errors = []
+    rows, errors = [], []
     for rec in docs:
         text, face = _link_probe(linker, rec)
-        for key in ("all", rec["degradation"]):
+        rows.append((text, face))
+        for key in ("all", rec["degradation"], "kind:" + rec["kind"]):
             records.setdefault(key, ([], []))[0].append(text)
             records[key][1].append(face)
         if not (text.correct and face.correct):
-            errors.append({"doc": rec["id"], "text": rec["text"], "text_pred": text.predicted,
+            errors.append({"doc": rec["id"], "kind": rec["kind"], "text": rec["text"], "text_pred": text.predicted,
                            "text_gold": text.gold, "face_pred": face.predicted, "face_gold": face.gold})
-    out = {key: {"text": _prf(Metrics(tuple(t))), "visual": _prf(Metrics(tuple(v)))}
-           for key, (t, v) in records.items()}
-    return {**out, "errors": errors}
+    scores = {key: {"text": _prf(Metrics(tuple(t))), "visual": _prf(Metrics(tuple(v)))}
+              for key, (t, v) in records.items()}
+    out = {key: v for key, v in scores.items() if not key.startswith("kind:")}
+    out["by_kind"] = {key[5:]: v for key, v in scores.items() if key.startswith("kind:")}
+    return {**out, "errors": errors}, rows
+
+
+def joint_effect(docs: list[dict], naive: list, joint: list) -> dict:
+    """Per caption kind (and over all), how the joint step changed the decisions of the naive one:
+    `helped` (naive wrong, joint right), `hurt` (naive right, joint wrong), `changed_wrong`
+    (wrong both ways, but different), `unchanged`, and how many each mode got right; text and face
+    separately, with the documents helped and hurt."""
+    out: dict = {}
+    for rec, (n_text, n_face), (j_text, j_face) in zip(docs, naive, joint, strict=True):
+        for key in ("all", rec["kind"]):
+            group = out.setdefault(key, {"documents": 0, "hurt_docs": [], "helped_docs": [],
+                                         **{side: dict.fromkeys(("helped", "hurt", "changed_wrong", "unchanged",
+                                                                 "naive_correct", "joint_correct"), 0)
+                                            for side in ("text", "visual")}})
+            group["documents"] += 1
+            for side, n, j in (("text", n_text, j_text), ("visual", n_face, j_face)):
+                change = ("unchanged" if n.predicted == j.predicted else "helped" if j.correct
+                          else "hurt" if n.correct else "changed_wrong")
+                group[side][change] += 1
+                group[side]["naive_correct"] += n.correct
+                group[side]["joint_correct"] += j.correct
+                if change in ("helped", "hurt") and key != "all":
+                    group[f"{change}_docs"].append(f"{rec['id']} {side}: {n.predicted} -> {j.predicted} (gold {n.gold})")
+    return out
 
 
 def evaluate(kb_file: Path, face_model: Path | None) -> dict:
-    """Text and face micro P/R/F1, naive vs joint, overall and per degradation."""
+    """Text and face micro P/R/F1, naive vs joint, overall, per degradation and per caption
+    kind, and where the joint step helped and hurt."""
     import torch
 
     torch.manual_seed(0)
@@ -226,22 +284,33 @@ def evaluate(kb_file: Path, face_model: Path | None) -> dict:
     docs = probes(OUT / "probes")
     out: dict = {"face_index": {k: report[k] for k in ("added", "faces_total")},
                  "face_threshold": linker.visual.threshold, "modes": {}}
+    rows = {}
     for mode in ("naive", "joint"):
         linker.config = linker.config.override({"joint": mode == "joint"})
-        out["modes"][mode] = _score_mode(linker, docs)
+        out["modes"][mode], rows[mode] = _score_mode(linker, docs)
+    out["joint_effect"] = joint_effect(docs, rows["naive"], rows["joint"])
     out["summary"] = {mode: {"text_f1": out["modes"][mode]["all"]["text"]["f1"],
-                             "visual_f1": out["modes"][mode]["all"]["visual"]["f1"]} for mode in out["modes"]}
+                             "visual_f1": out["modes"][mode]["all"]["visual"]["f1"],
+                             "text_f1_by_kind": {k: v["text"]["f1"] for k, v in out["modes"][mode]["by_kind"].items()},
+                             "visual_f1_by_kind": {k: v["visual"]["f1"] for k, v in out["modes"][mode]["by_kind"].items()}}
+                      for mode in out["modes"]}
     return out
 
 
 def describe() -> dict:
     return {
         "documents": len(DOCS) * len(DEGRADE), "captions": len(DOCS), "degradations": list(DEGRADE),
+        "captions_by_kind": {k: sum(d[5] == k for d in DOCS) for k in KINDS},
         "kb": "WikiMEL kb.jsonl + %d namesakes" % len(EXTRA_ENTITIES),
         "text_encoder": "hashing (64-d)", "reranker": "trained here on WikiMEL train (first N docs), NIL-calibrated on dev",
         "face_threshold": "dlib's documented 0.6 (not tuned on this set); transformer: calibrated on its training gallery",
-        "note": "small constructed set (16 captions x 4 image variants, 9 photos of 5 people): a sanity "
-                "check of the mechanism, not comparable to the paper's WikiMEL/Richpedia numbers",
+        "caveat": "the hashing reranker prefers the spouse for a bare surname ('Obama' -> Michelle Obama): "
+                  "that bias makes the consistent surname captions wrong and the misleading ones about the "
+                  "spouse right before the joint step, so both its gains and its harm are larger than with a "
+                  "stronger text model",
+        "note": f"small constructed set ({len(DOCS)} captions x {len(DEGRADE)} image variants, 9 photos of 5 "
+                "people; misleading captions name someone else than the face shown): a sanity check of the "
+                "mechanism, not comparable to the paper's WikiMEL/Richpedia numbers",
     }
 
 
@@ -261,6 +330,26 @@ def markdown(results: dict) -> str:
             n, j = r["modes"]["naive"][how], r["modes"]["joint"][how]
             lines.append(f"- {enc}, {how}: text {n['text']['f1']:.3f} → {j['text']['f1']:.3f}, "
                          f"visual {n['visual']['f1']:.3f} → {j['visual']['f1']:.3f}")
+    lines += ["", "Per caption kind, naive → joint: F1, decisions right (a NIL face decided NIL is right), and "
+              "the decisions the joint step fixed (naive wrong, joint right) and broke (naive right, joint wrong):", "",
+              "| face encoder | kind | docs | text F1 | text right | visual F1 | faces right | text fixed | text broken "
+              "| faces fixed | faces broken |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for enc, r in results["encoders"].items():
+        effect = r.get("joint_effect", {})
+        for kind in (*KINDS, "all"):
+            if kind not in effect:
+                continue
+            e = effect[kind]
+            n, j = ((r["modes"][m]["all"] if kind == "all" else r["modes"][m]["by_kind"][kind]) for m in ("naive", "joint"))
+            t, v = e["text"], e["visual"]
+            lines.append(f"| {enc} | {kind} | {e['documents']} | {n['text']['f1']:.3f} → {j['text']['f1']:.3f} "
+                         f"| {t['naive_correct']} → {t['joint_correct']} "
+                         f"| {n['visual']['f1']:.3f} → {j['visual']['f1']:.3f} | {v['naive_correct']} → {v['joint_correct']} "
+                         f"| {t['helped']} | {t['hurt']} | {v['helped']} | {v['hurt']} |")
+    hurt = [d for r in results["encoders"].values() for k in KINDS for d in r.get("joint_effect", {}).get(k, {}).get("hurt_docs", [])]
+    if hurt:
+        lines += ["", "Decisions the joint step broke: " + "; ".join(hurt[:12]) + (" ..." if len(hurt) > 12 else "")]
     lines += ["", f"Revision {results['machine']['git_revision']}, {results['machine']['platform']}, "
               f"{results['machine']['cpu_count']} CPUs, {results['seconds']} s.", ""]
     return "\n".join(lines)

@@ -12,9 +12,14 @@ benchmarks/results/ (RESULTS.md goes next to DIR).
 with its gold spans and writes JSON with `hits_at_1`, `recall_at_k` ("1", "5", "10", "30"),
 `micro_f1`, `mentions_per_second` (first pass; `mentions_per_second_second_pass`: the same
 documents again, as a long-running linker meets its entities again), `latency_ms` (p50, p95), `peak_rss_mb` and the git revision,
-for the full pipeline and, side by side, an exact-name and a dense-only baseline. With
+for the full pipeline and, side by side, an exact-name and a dense-only baseline (the linker's
+static context encoder), and (unless `--no-strong-baseline`) a dense-only one with the transformer
+on the mention's sentence (`dense_minilm`) and fuzzy name match + w * dense (`fuzzy_dense`; w
+chosen on `--tune-on TRAIN.jsonl` from a small grid and recorded, else 1). With
 `--no-spans` it links the texts without their spans instead (`benchmarks/spotting.py`): gold
-mentions found by the spotter (exact or overlapping span), accuracy on them against given spans,
+mentions found by the spotter (exact span and overlap, separately, one predicted span per gold
+mention), precision and F1 where the gold is complete (`--gold-complete`; else a lower bound of
+precision), accuracy on the found mentions against given spans,
 predicted vs gold mentions per 1,000 characters, the spotter's share of link time, and the
 links made on a probe set of sentences that should yield none.
 """
@@ -84,12 +89,14 @@ def exact_name_baseline(kb, data) -> dict:
     return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
 
 
-def dense_only_baseline(kb, index, encoder, data) -> dict:
-    """Link a mention to the nearest entity of its context embedding in the text index."""
+def dense_only_baseline(kb, index, encoder, data, context=None) -> dict:
+    """Link a mention to the nearest entity of its context embedding in the text index;
+    `context(doc, mention)` is the text encoded (default: the linker's `context_text`)."""
     from linker.pipeline import context_text
 
+    context = context or (lambda d, m: context_text(d.text, m))
     pairs = [(doc, m, q) for doc, qids in data for m, q in zip(doc.mentions, qids)]
-    vecs = encoder.encode([context_text(d.text, m) for d, m, _ in pairs], batch_size=128)
+    vecs = encoder.encode([context(d, m) for d, m, _ in pairs], batch_size=128)
     _, ids = index.search(vecs, max(RECALL_AT))
     ents = {}
     rankings = []
@@ -99,6 +106,14 @@ def dense_only_baseline(kb, index, encoder, data) -> dict:
         rankings.append([ents[int(i)] for i in row if i >= 0])
     gold = [q for _, _, q in pairs]
     return score_links(zip(gold, rankings, [r[0] if r else None for r in rankings])).to_dict()
+
+
+def dense_minilm_baseline(kb, index, text_model: str, data) -> dict:
+    """`dense_only_baseline` with the transformer itself (the index's model) on the mention's sentence."""
+    from indexer.text import load_text_encoder
+
+    return dense_only_baseline(kb, index, load_text_encoder(text_model), data,
+                               context=lambda d, m: sentence_of(d.text, m.start))
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -114,10 +129,12 @@ def sentence_of(text: str, start: int) -> str:
     return text[lo:]
 
 
-def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> dict:
-    """The strong simple baseline: rank every KB entity by rapidfuzz WRatio(mention, name)/100 +
-    cos(MiniLM(mention's sentence), MiniLM("name: description")) — the transformer itself on
-    the sentence, not the linker's fast context encoder; links the best one (never NIL)."""
+FUZZY_DENSE_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)  # the grid `--tune-on` searches
+
+
+def _fuzzy_dense_rankings(kb, index, text_model: str, data, weights, chunk: int = 256) -> tuple[list, dict]:
+    """(gold qids, `{w: top-k entity ids per mention}`) ranking every KB entity by
+    WRatio(mention, name)/100 + w * cos(MiniLM(sentence), entity vector), for each `w`."""
     from rapidfuzz import fuzz, process
 
     from indexer.text import load_text_encoder
@@ -129,16 +146,53 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256) -> 
     pairs = [(doc, m, q) for doc, qids in data for m, q in zip(doc.mentions, qids)]
     encoder = load_text_encoder(text_model)
     ctx = encoder.encode([sentence_of(d.text, m.start) for d, m, _ in pairs], batch_size=64)
-    rankings = []
+    rankings = {w: [] for w in weights}
     for lo in range(0, len(pairs), chunk):
         part = pairs[lo : lo + chunk]
-        score = process.cdist([m.surface for _, m, _ in part], names, scorer=fuzz.WRatio,
+        fuzzy = process.cdist([m.surface for _, m, _ in part], names, scorer=fuzz.WRatio,
                               processor=mention_key, dtype=np.float32, workers=-1) / 100.0
-        score += ctx[lo : lo + chunk] @ entity_vecs.T
-        top = np.argsort(-score, axis=1)[:, : max(RECALL_AT)]
-        rankings += [[ids[j] for j in row] for row in top]
-    gold = [q for _, _, q in pairs]
-    return score_links(zip(gold, rankings, [r[0] for r in rankings])).to_dict()
+        dense = ctx[lo : lo + chunk] @ entity_vecs.T
+        for w in weights:
+            top = np.argsort(-(fuzzy + w * dense), axis=1)[:, : max(RECALL_AT)]
+            rankings[w] += [[ids[j] for j in row] for row in top]
+    return [q for _, _, q in pairs], rankings
+
+
+def tune_fuzzy_dense(kb, index, text_model: str, train, weights=FUZZY_DENSE_WEIGHTS) -> dict:
+    """The weight of the grid with the best Hits@1 on labelled `train` (ties: the smaller), and
+    the Hits@1 of every weight."""
+    gold, rankings = _fuzzy_dense_rankings(kb, index, text_model, train, weights)
+    hits = {w: score_links(zip(gold, r, [x[0] for x in r])).to_dict()["hits_at_1"] for w, r in rankings.items()}
+    best = max(weights, key=lambda w: (hits[w], -w))
+    return {"weight": best, "hits_at_1_by_weight": {str(w): h for w, h in hits.items()}, "mentions": len(gold)}
+
+
+def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256, weight: float = 1.0) -> dict:
+    """The strong simple baseline: rank every KB entity by rapidfuzz WRatio(mention, name)/100 +
+    `weight` * cos(MiniLM(mention's sentence), MiniLM("name: description")) — the transformer
+    itself on the sentence, not the linker's fast context encoder; links the best one (never
+    NIL). `weight` 1 is the untuned mix; `tune_fuzzy_dense` chooses one on training data."""
+    gold, rankings = _fuzzy_dense_rankings(kb, index, text_model, data, (weight,), chunk)
+    r = rankings[weight]
+    return {**score_links(zip(gold, r, [x[0] for x in r])).to_dict(), "weight": weight}
+
+
+def _strong_baselines(args, linker, data) -> dict:
+    """`dense_minilm` and `fuzzy_dense` (its weight tuned on `--tune-on` when given, else 1)."""
+    from linker.train import read_labelled
+
+    model_id = linker.index.manifest["model_id"]
+    out = {"dense_minilm": dense_minilm_baseline(linker.kb, linker.index, model_id, data)}
+    tuned = None
+    if getattr(args, "tune_on", None):
+        train = read_labelled(args.tune_on, args.tune_limit)
+        tuned = {"train": str(Path(args.tune_on).resolve()), "limit": args.tune_limit,
+                 **tune_fuzzy_dense(linker.kb, linker.index, model_id, train)}
+    out["fuzzy_dense"] = fuzzy_dense_baseline(linker.kb, linker.index, model_id, data,
+                                              weight=tuned["weight"] if tuned else 1.0)
+    if tuned:
+        out["fuzzy_dense"]["tuned_on"] = tuned
+    return out
 
 
 def bench_mel(args) -> dict:
@@ -160,7 +214,7 @@ def bench_mel(args) -> dict:
     if args.no_spans:
         from benchmarks.spotting import bench_no_spans
 
-        return {"no_spans": bench_no_spans(linker, data, args.batch_size), "config": config}
+        return {"no_spans": bench_no_spans(linker, data, args.batch_size, args.gold_complete), "config": config}
     docs = [d for d, _ in data]
     list(linker.link_many(docs[:8]))  # warm-up (lazy loads) outside the timing
     t0 = time.perf_counter()
@@ -183,8 +237,7 @@ def bench_mel(args) -> dict:
         "baselines": {
             "exact_name": exact_name_baseline(linker.kb, data),
             "dense_only": dense_only_baseline(linker.kb, linker.index, linker.encoder, data),
-            **({"fuzzy_dense": fuzzy_dense_baseline(linker.kb, linker.index, linker.index.manifest["model_id"], data)}
-               if args.strong_baseline else {}),
+            **(_strong_baselines(args, linker, data) if args.strong_baseline else {}),
         },
         "config": config,
     }
@@ -246,9 +299,16 @@ def main(argv: list[str] | None = None) -> None:
     mel.add_argument("--limit", type=int, default=None, help="only the first N documents")
     mel.add_argument("--no-strong-baseline", dest="strong_baseline", action="store_false",
                      help="skip the fuzzy+dense baseline (it runs the transformer on every sentence)")
+    mel.add_argument("--tune-on", default=None, metavar="TRAIN.jsonl",
+                     help="labelled file on which the fuzzy+dense weight is chosen (grid %s; default: weight 1)"
+                          % ", ".join(map(str, FUZZY_DENSE_WEIGHTS)))
+    mel.add_argument("--tune-limit", type=int, default=1000, help="only the first N documents of --tune-on")
     mel.add_argument("--latency-docs", type=int, default=200, help="documents linked one by one for latency")
     mel.add_argument("--no-spans", action="store_true",
                      help="link the texts without their gold spans: spotter recall, accuracy on found mentions, probe set")
+    mel.add_argument("--gold-complete", action="store_true",
+                     help="with --no-spans: the test file annotates every mention, so spotter precision and F1 are "
+                          "reported (else only a lower bound of precision)")
     helps = {
         "faces": "visual precision/recall/F1 with NIL: shared gallery, one photo per person indexed",
         "joint": "naive vs joint (OT) text+face linking on a constructed set (--full: + face transformer)",

@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 # Sentences built around capitalised function words, pronouns, months, weekdays, sentence
 # starts and place names that are not in the WikiMEL / Richpedia KBs (people): no links expected.
 PROBE = (
@@ -36,38 +38,96 @@ PROBE = (
 )
 
 
-def overlapping(start: int, end: int, spans: Sequence) -> list:
-    """The spans (with `.start`, `.end`) that overlap `[start, end)`, best first: exact, then by overlap."""
-    hits = [s for s in spans if s.start < end and start < s.end]
-    return sorted(hits, key=lambda s: (not (s.start == start and s.end == end), -(min(end, s.end) - max(start, s.start))))
+def match_exact(gold: Sequence, predicted: Sequence) -> dict[int, int]:
+    """One-to-one exact-span matching: `{gold index: predicted index}` for every gold span that a
+    predicted span equals, each predicted span used once (the first unused one, in order)."""
+    free: dict[tuple[int, int], list[int]] = {}
+    for j, p in enumerate(predicted):
+        free.setdefault((p.start, p.end), []).append(j)
+    out = {}
+    for i, g in enumerate(gold):
+        js = free.get((g.start, g.end))
+        if js:
+            out[i] = js.pop(0)
+    return out
 
 
-def spotting_scores(docs, gold_qids, predicted_links, given_entities) -> dict:
-    """Spotter recall and linking accuracy on the found gold mentions.
+def match_overlap(gold: Sequence, predicted: Sequence) -> dict[int, int]:
+    """One-to-one overlap matching: `{gold index: predicted index}`, a maximum-cardinality matching
+    of gold to predicted spans that share at least one character, so one long predicted span finds
+    one gold mention at most. Among the largest matchings it maximises the sum over pairs of
+    `(exact + IoU) / 2` (exact = 1 when the spans are equal; IoU = overlap / union in characters):
+    each pair weighs `1 + (exact + IoU) / 2 / (min(len(gold), len(predicted)) + 1)`, so the
+    tie-break terms of any matching sum to less than 1 and never buy a smaller one."""
+    if not gold or not predicted:
+        return {}
+    from scipy.optimize import linear_sum_assignment
+
+    scale = min(len(gold), len(predicted)) + 1
+    w = np.zeros((len(gold), len(predicted)))
+    for i, g in enumerate(gold):
+        for j, p in enumerate(predicted):
+            inter = min(g.end, p.end) - max(g.start, p.start)
+            if inter > 0:
+                union = max(g.end, p.end) - min(g.start, p.start)
+                exact = g.start == p.start and g.end == p.end
+                w[i, j] = 1 + (exact + inter / union) / 2 / scale
+    rows, cols = linear_sum_assignment(w, maximize=True)
+    return {int(i): int(j) for i, j in zip(rows, cols) if w[i, j] > 0}
+
+
+def _prf(matched: int, gold: int, predicted: int, gold_complete: bool) -> dict:
+    """Recall, precision and F1 of `matched` pairs. Precision (and F1) only where the gold is
+    complete; otherwise unannotated true mentions would count as errors, and the same ratio is
+    reported as `precision_lower_bound`."""
+    recall = matched / max(gold, 1)
+    ratio = matched / predicted if predicted else 0.0
+    out = {"matched": matched, "recall": recall}
+    if gold_complete:
+        out["precision"] = ratio
+        out["f1"] = 2 * ratio * recall / (ratio + recall) if ratio + recall else 0.0
+    else:
+        out["precision"] = out["f1"] = None
+        out["precision_lower_bound"] = ratio
+    return out
+
+
+def spotting_scores(docs, gold_qids, predicted_links, given_entities, gold_complete: bool = False) -> dict:
+    """Spotter recall, precision and F1 (exact span and overlap, one-to-one) and linking accuracy
+    on the found gold mentions.
 
     `docs[i].mentions` are the gold spans with entities `gold_qids[i]`; `predicted_links[i]` the
-    links made without spans; `given_entities[i]` the entities predicted with the gold spans.
+    links made without spans (each link's mention is a predicted span); `given_entities[i]` the
+    entities predicted with the gold spans. A predicted span matches one gold mention at most
+    (`match_exact`, `match_overlap`). `gold_complete`: the gold annotates every mention of the
+    texts, so a predicted span without a gold one is an error and precision is reported; else
+    only its lower bound. `found`/`found_exact` are the overlap/exact recalls; accuracy on found
+    is measured on the overlap pairs (the predicted span's entity against the gold one).
     """
-    n = found = exact = correct = given_correct = given_correct_found = 0
-    predicted = linked = chars = 0
+    n = correct = given_correct = given_correct_found = 0
+    found = exact = predicted = linked = chars = 0
     for doc, qids, links, given in zip(docs, gold_qids, predicted_links, given_entities):
         chars += len(doc.text)
         predicted += len(links)
         linked += sum(link.entity is not None for link in links)
-        for m, qid, g in zip(doc.mentions, qids, given):
+        gold = list(doc.mentions)
+        spans = [link.mention for link in links]
+        pairs = match_overlap(gold, spans)
+        exact += len(match_exact(gold, spans))
+        found += len(pairs)
+        for i, (qid, g) in enumerate(zip(qids, given)):
             n += 1
             given_correct += g == qid
-            hits = overlapping(m.start, m.end, [link.mention for link in links])
-            if not hits:
-                continue
-            found += 1
-            given_correct_found += g == qid
-            exact += hits[0].start == m.start and hits[0].end == m.end
-            best = next(link for link in links if link.mention == hits[0])
-            correct += best.entity == qid
+            if i in pairs:
+                given_correct_found += g == qid
+                correct += links[pairs[i]].entity == qid
     per_k = 1000 / max(chars, 1)
     return {
         "gold_mentions": n,
+        "predicted_mentions": predicted,
+        "gold_complete": gold_complete,
+        "exact": _prf(exact, n, predicted, gold_complete),
+        "overlap": _prf(found, n, predicted, gold_complete),
         "found": found / max(n, 1),
         "found_exact": exact / max(n, 1),
         "accuracy_on_found": correct / max(found, 1),
@@ -94,8 +154,9 @@ def probe(linker, sentences: Sequence[str] = PROBE) -> dict:
             "links": sum(len(o["links"]) for o in out), "detail": out}
 
 
-def bench_no_spans(linker, data, batch_size: int = 64) -> dict:
-    """Raw-text linking of labelled `data` [(doc with gold spans, gold qids)] against given spans."""
+def bench_no_spans(linker, data, batch_size: int = 64, gold_complete: bool = False) -> dict:
+    """Raw-text linking of labelled `data` [(doc with gold spans, gold qids)] against given spans;
+    `gold_complete`: the gold annotates every mention (see `spotting_scores`)."""
     from kb.types import TextMention
 
     docs = [d for d, _ in data]
@@ -124,7 +185,7 @@ def bench_no_spans(linker, data, batch_size: int = 64) -> dict:
     given = [[link.entity for link in links] for links in linker.link_many(docs, batch_size=batch_size)]
     given_s = time.perf_counter() - t0
     return {
-        **spotting_scores(docs, qids, predicted, given),
+        **spotting_scores(docs, qids, predicted, given, gold_complete),
         "seconds": {"given_spans": given_s, "raw_text": raw_s, "spotter": spot_s},
         "spotter_share_of_link_time": spot_s / raw_s if raw_s else 0.0,
         "probe": probe(linker),

@@ -123,7 +123,8 @@ def build_kb(
         if entities is not None:
             n = _entity_rows(read_entities(entities, skipped), writer)
             if n == 0:
-                raise InputError(f"entity file {entities} has no valid entity lines (e.g. {skipped[:1]})")
+                raise InputError(f"entity file {entities} has no valid entity lines"
+                                 + (f"; the first bad one: {skipped[0]}" if skipped else ""))
             sources["entities"] = str(Path(entities).resolve())
         if dump is not None:
             from kb.dump import ingest_dump

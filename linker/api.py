@@ -15,7 +15,7 @@ from pathlib import Path
 from kb.errors import ConfigError, InputError
 from kb.files import atomic_path, check_writable
 from kb.home import kb_dir, kb_path, resolve_home
-from linker.document import document_record, read_documents
+from linker.document import document_record, is_single_object, read_documents
 
 FORMATS = ("json", "jsonl")
 
@@ -28,8 +28,9 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
     The linker is `Linker.load(home, kb, model, face_model, overrides)`: the config saved with
     the model, with `overrides` (dotted keys: `joint`, `mentions`, `threads`, `batch_size`,
-    `visual.alpha`, ...) applied. Returns the number of documents linked. JSONL output is
-    streamed batch by batch; `out` and `html` are replaced only when every document linked.
+    `visual.alpha`, ...) applied. Returns the number of documents linked. JSON output is one
+    object for an input of one bare object, else a list (a list of one stays a list); JSONL
+    output is streamed batch by batch; `out` and `html` are replaced only when every document linked.
     """
     from linker.html import HtmlView
     from linker.pipeline import Linker, set_threads
@@ -60,7 +61,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
             fh.flush()
             count += len(chunk)
         if fmt == "json":
-            json.dump(records[0] if len(records) == 1 else records, fh, indent=2, ensure_ascii=False)
+            json.dump(records[0] if is_single_object(input) else records, fh, indent=2, ensure_ascii=False)
             fh.write("\n")
     return count
 

@@ -95,7 +95,7 @@ def read_documents(path: str | os.PathLike) -> Iterator[Document]:
             head = fh.read(1 << 16).lstrip()
             if not head:
                 raise InputError(f"input file {p} is empty")
-            whole = not (p.suffix == ".jsonl" or (head.startswith("{") and "\n{" in head.rstrip()))
+            whole = not _is_jsonl(p, head)
             text = head + fh.read() if whole else ""
         except UnicodeDecodeError:
             raise not_utf8(p, "input file") from None
@@ -109,6 +109,20 @@ def read_documents(path: str | os.PathLike) -> Iterator[Document]:
             return
     for where, obj in iter_jsonl(p):
         yield parse_document(obj, where, base)
+
+
+def _is_jsonl(p: Path, head: str) -> bool:
+    """A `.jsonl` file, or a `.json` one whose (stripped) start holds several objects, one a line."""
+    return p.suffix == ".jsonl" or (head.startswith("{") and "\n{" in head.rstrip())
+
+
+def is_single_object(path: str | os.PathLike) -> bool:
+    """Whether `path` holds one document as a bare JSON object (not a list, not JSONL): its
+    output is then that one object, otherwise a list, even of one document."""
+    p = Path(path)
+    with p.open(encoding="utf-8", errors="replace") as fh:
+        head = fh.read(1 << 16).lstrip()
+    return head.startswith("{") and not _is_jsonl(p, head)
 
 
 def link_record(link: Link, top: int = 5) -> dict:

@@ -28,9 +28,9 @@ def home(tmp_path):
     return tmp_path
 
 
-def _labelled(path, n=12):
-    docs = [{"id": str(i), "text": f"{name} spoke in Berlin.",
-             "mentions": [{"start": 0, "end": len(name), "qid": qid}]}
+def _labelled(path, n=12, template="{name} spoke in Berlin."):
+    docs = [{"id": str(i), "text": template.format(name=name),
+             "mentions": [{"start": template.index("{name}"), "end": template.index("{name}") + len(name), "qid": qid}]}
             for i, (name, qid) in enumerate([("Merkel", "Q567"), ("Obama", "Q76"), ("Paris", "Q90")] * (n // 3))]
     path.write_text("".join(json.dumps(d) + "\n" for d in docs))
     return path
@@ -38,7 +38,8 @@ def _labelled(path, n=12):
 
 def test_train_then_link(home, tmp_path):
     data = _labelled(tmp_path / "train.jsonl")
-    res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data),
+    dev = _labelled(tmp_path / "dev.jsonl", template="Yesterday {name} was seen in town.")  # held out: unseen texts
+    res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(dev),
                               "--epochs", "30", "--context", "transformer", "--keep", "all", "--no-progress"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
@@ -46,14 +47,14 @@ def test_train_then_link(home, tmp_path):
     assert report["averaged_epochs"] == [3, 30] and report["dev_hits_at_1"] == 1.0
     assert (home / "models" / "reranker.safetensors").is_file()
     doc = tmp_path / "doc.json"
-    doc.write_text(json.dumps({"id": "d", "text": "Merkel spoke in Berlin.", "mentions": [{"start": 0, "end": 6}]}))
+    doc.write_text(json.dumps({"id": "d", "text": "Merkel met the press.", "mentions": [{"start": 0, "end": 6}]}))
     res = runner.invoke(app, ["link", str(doc), "--home", str(home)])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["mentions"][0]["surface"] == "Merkel" and out["mentions"][0]["entity"] == "Q567"
-    # evaluate scores the trained model as training did: the same Hits@1 over the same mentions
+    # evaluate scores the trained model as training did: the same Hits@1 over the same (held-out) mentions
     scores, records = tmp_path / "scores.json", tmp_path / "records.jsonl"
-    res = runner.invoke(app, ["evaluate", "--test", str(data), "--home", str(home), "--out", str(scores),
+    res = runner.invoke(app, ["evaluate", "--test", str(dev), "--home", str(home), "--out", str(scores),
                               "--records", str(records)])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
@@ -120,3 +121,70 @@ def test_serve_builds_its_linker_with_the_same_options_as_link(monkeypatch, tmp_
                               "--set", "visual.alpha=0.3"])
     assert res.exit_code == 0, res.output
     assert seen == {"face_model": tmp_path, "overrides": {"joint": False, "visual.alpha": 0.3}, "served": "L"}
+
+
+def test_link_json_lists_in_and_out(home, tmp_path):
+    """A JSON list comes back as a list in input order (one document too), a bare object as an object."""
+    from linker.features import FEATURES
+    from linker.reranker import Reranker, RerankerConfig
+
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).save(home / "models" / "reranker")
+    docs = [{"id": "a", "text": "Merkel spoke.", "mentions": [{"start": 0, "end": 6}]},
+            {"id": "b", "text": "Obama and Paris Hilton.", "mentions": [{"start": 0, "end": 5}, {"start": 10, "end": 22}]},
+            {"id": "c", "text": "Nothing here."}]
+    many, one, bare = tmp_path / "many.json", tmp_path / "one.json", tmp_path / "bare.json"
+    many.write_text(json.dumps(docs))
+    one.write_text(json.dumps(docs[:1]))
+    bare.write_text(json.dumps(docs[0]))
+    out = [json.loads(runner.invoke(app, ["link", str(p), "--home", str(home)]).stdout) for p in (many, one, bare)]
+    assert isinstance(out[0], list) and [d["id"] for d in out[0]] == ["a", "b", "c"]
+    assert [m["surface"] for m in out[0][1]["mentions"]] == ["Obama", "Paris Hilton"]
+    assert isinstance(out[1], list) and len(out[1]) == 1 and out[1][0] == out[0][0]
+    assert isinstance(out[2], dict) and out[2] == out[0][0]
+    lines = tmp_path / "many.jsonl"
+    res = runner.invoke(app, ["link", str(many), "--home", str(home), "--format", "jsonl", "--out", str(lines)])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line) for line in lines.read_text().splitlines()] == out[0]
+
+
+def test_train_keep_4_plus_3_is_saved_and_linked_with(home, tmp_path):
+    data = _labelled(tmp_path / "train.jsonl", n=6)
+    model = tmp_path / "m" / "reranker"
+    res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data), "--out", str(model),
+                              "--epochs", "1", "--context", "transformer", "--keep", "4+3", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    saved = json.loads(runner.invoke(app, ["config", "--model", str(model)]).stdout)["candidates"]
+    assert (saved["keep_prior"], saved["keep_context"]) == (4, 3)
+    from linker.pipeline import Linker
+
+    linker = Linker.load(home, model=model)
+    assert (linker.generator.config.keep_prior, linker.generator.config.keep_context) == (4, 3)
+    full = Linker.load(home, model=model, overrides={"candidates.keep_prior": None})
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"id": "d", "text": "Paris spoke.", "mentions": [{"start": 0, "end": 5}]}))
+    from linker.document import read_documents
+
+    [d] = read_documents(doc)
+    [[mc]] = linker.generator.generate([d.text], [d.mentions], linker.encoder.encode([d.text]))
+    [[all_mc]] = full.generator.generate([d.text], [d.mentions], full.encoder.encode([d.text]))
+    ranked = mc.ranked_pool  # the same ranked list either way; 4+3 keeps the 4 best of it, then
+    assert ranked == all_mc.ranked_pool and len(ranked) > 7  # the 3 of the rest nearest the context
+    sims = dict(zip(all_mc.idxs, all_mc.similarities))
+    assert list(mc.idxs[:7]) == list(ranked[:4]) + sorted(ranked[4:], key=lambda i: -sims[i])[:3]
+    assert all(s & {"dense", "fuzzy", "coref"} for s in mc.sources[7:])  # after those: only other finds
+    assert list(all_mc.idxs[: len(ranked)]) == list(ranked)  # 'all' keeps the ranked list as ranked
+
+
+def test_a_model_for_another_index_is_one_clear_error(home, tmp_path, monkeypatch, capsys):
+    from linker.features import FEATURES
+    from linker.reranker import Reranker, RerankerConfig
+
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"id": "d", "text": "Merkel spoke."}))
+    code, err = run_main(monkeypatch, capsys, "link", str(doc), "--home", str(home))  # the bundled (MiniLM) model
+    assert code == 2 and "'hashing:64'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    model = tmp_path / "m32" / "reranker"
+    Reranker(RerankerConfig(n_features=len(FEATURES), dim=32, feature_names=FEATURES, text_model="hashing:32")).save(model)
+    code, err = run_main(monkeypatch, capsys, "link", str(doc), "--home", str(home), "--model", str(model))
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "expects 32-d embeddings, the text index has 64" in err, err

@@ -130,3 +130,23 @@ def test_report_shows_measured_end_to_end_and_cpu_encode(tmp_path: Path) -> None
     # full Wikipedia encoding is extrapolated from the measured int8 rate: 6.8M / 250 per s
     assert f"{6.8e6 / 250 / 3600:.0f} h on this machine" in note
     assert "no renderer" not in md and "int8 index **0.8993**" in md and "(change -0.15 points)" in md
+
+
+def test_raw_text_section_shows_precision_only_where_the_gold_is_complete() -> None:
+    from benchmarks.spotting import spotting_scores
+    from kb.types import Document, Link, TextMention
+
+    doc = Document(id="d", text="Ann Lee met Bo Kao.", mentions=(TextMention(0, 7, "Ann Lee"), TextMention(12, 18, "Bo Kao")))
+    predicted = [Link(TextMention(0, 7, "Ann Lee"), "Q1", 0.9), Link(TextMention(8, 11, "met"), None, 0.1)]
+    rest = {"seconds": {}, "spotter_share_of_link_time": 0.1, "probe": {"links": 0, "sentences": 20}}
+
+    def row(complete):
+        s = spotting_scores([doc], [["Q1", "Q2"]], [predicted], [["Q1", "Q2"]], complete)
+        lines = report.section_raw_text({"raw": {"no_spans": {**s, **rest}}})
+        return next(line for line in lines if line.startswith("| raw |"))
+
+    assert "| 0.500 / 0.500 |" in row(True)        # precision 1/2, recall 1/2
+    assert "≥ 0.500 / –" in row(False) and "0.500 / 0.500" not in row(False)
+    old = {"found": 0.9, "found_exact": 0.5, "accuracy_on_found": 0.9, "given_span_accuracy_on_found": 0.9,
+           "given_span_accuracy": 0.9, "predicted_per_1000_chars": 2.0, "gold_per_1000_chars": 1.0, **rest}
+    assert "| raw | 0.900 | 0.500 | – | – |" in "\n".join(report.section_raw_text({"raw": {"no_spans": old}}))

@@ -89,3 +89,42 @@ def test_real_sample(tmp_path):
     assert d["links"] > 25_000 and out["entities"] == 98
     cands = invoke("kb", "lookup", "amphibians", "--kb", "wikisample", "--home", home)
     assert cands[0]["entity"] == "Amphibian"
+
+
+def test_malformed_entity_and_alias_lines_are_skipped_and_counted(tmp_path, caplog):
+    home = str(tmp_path / "home")
+    entities = tmp_path / "e.jsonl"
+    entities.write_text("\n".join([
+        json.dumps({"qid": "Q1", "name": "Ada Lovelace", "description": "mathematician"}),
+        "{not json",                                            # 2: bad JSON
+        json.dumps({"qid": "Q2"}),                              # 3: no name
+        json.dumps({"name": "Nobody"}),                         # 4: no qid
+        json.dumps({"qid": "Q3", "name": "Alan Turing", "aliases": "Turing"}),  # 5: aliases not a list
+        json.dumps(["a", "list"]),                              # 6: not an object
+        "",                                                     # blank: not counted
+        json.dumps({"id": "Q4", "name": "Grace Hopper", "aliases": ["Amazing Grace"]}),
+    ]) + "\n")
+    aliases = tmp_path / "a.tsv"
+    aliases.write_text("Countess of Lovelace\tQ1\nno tab here\n\tQ4\nHopper\t\n\nGrace\tQ4\n")
+    with caplog.at_level("WARNING"):
+        out = invoke("kb", "build", "--entities", str(entities), "--aliases", str(aliases), "--kb", "m",
+                     "--home", home, "--no-progress")
+    assert out["entities"] == 2 and out["skipped_lines"] == 5 + 3, out
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert sorted(int(m.split(":")[1]) for m in skipped if "e.jsonl" in m) == [2, 3, 4, 5, 6]
+    assert sorted(int(m.split(":")[1]) for m in skipped if "a.tsv" in m) == [2, 3, 4]
+    assert invoke("kb", "info", "--kb", "m", "--home", home)["skipped_lines"] == 8
+    assert [c["entity"] for c in invoke("kb", "lookup", "Countess of Lovelace", "--kb", "m", "--home", home)] == ["Q1"]
+    assert "Q4" in [c["entity"] for c in invoke("kb", "lookup", "Amazing Grace", "--kb", "m", "--home", home)]
+
+
+def test_entity_file_without_a_valid_line_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    entities = tmp_path / "e.jsonl"
+    entities.write_text("{not json\n" + json.dumps({"qid": "Q2"}) + "\n")
+    monkeypatch.setattr(sys, "argv", ["mmel", "kb", "build", "--entities", str(entities), "--kb", "m",
+                                      "--home", str(tmp_path / "home"), "--no-progress"])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no valid entity lines" in err and "Traceback" not in err
+    assert f"{entities}:1: " in err and len(err.strip().splitlines()) == 1  # names the file and line

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 
 from kb.types import Document, TextMention
@@ -85,7 +87,16 @@ def test_linker_links_given_and_detected_mentions(tiny_linker):
     [link] = tiny_linker.link(doc)
     assert link.mention == doc.mentions[0]
     assert "Q567" in [c.entity for c in link.candidates]  # the reranker here is untrained
-    assert link.entity in (link.candidates[0].entity, None)
+    top = link.candidates[0]  # linked to the best candidate exactly when it clears the NIL cutoff
+    assert link.entity == (top.entity if top.score >= tiny_linker.config.nil_cutoff else None)
+    assert link.score == top.score
+    from linker.pipeline import Linker
+
+    for cutoff, entity in ((top.score + 1e-3, None), (top.score, top.entity)):  # NIL just above the best score
+        lk = Linker(tiny_linker.kb, tiny_linker.index, tiny_linker.encoder, tiny_linker.reranker,
+                    dataclasses.replace(tiny_linker.config, nil_threshold=cutoff))
+        [at] = lk.link(doc)
+        assert at.entity == entity and at.candidates[0].entity == top.entity
     assert [c.score for c in link.candidates] == sorted((c.score for c in link.candidates), reverse=True)
     links = tiny_linker.link(Document(id="e", text="Merkel in Berlin."))
     assert [l.mention.surface for l in links] == ["Merkel", "Berlin"]
@@ -159,6 +170,30 @@ def test_generation_runs_on_in_memory_kb_and_index():
     assert short.in_document[0] == 1.0 and short.in_document[1] == 0.0
     assert "Moon" in [e.name for e in short.entities] and "dense" in short.sources[-1]
     assert long_name.entities[0].name == "Gerald Ford" and long_name.priors[0] == 1.0
+
+
+def test_keep_4_plus_3_takes_the_best_by_prior_then_the_nearest_by_context():
+    """`--keep 4+3`: of ten "Smith"s ranked by prior, the four best, then the three of the other six
+    nearest the context (not the next three by prior); `all` keeps the ten as ranked."""
+    from linker.api import parse_keep
+
+    n = 10
+    kb = MemoryKB([(f"Q{i}", f"Smith {chr(65 + i)}", "person") for i in range(n)],
+                  {"smith": [(i, (n - i) / 100) for i in range(n)]})  # prior falls with i
+    vectors = np.eye(n, dtype=np.float32)
+    index = MemoryIndex(vectors)
+    context = vectors[[9, 5, 7]].sum(0, keepdims=True)  # nearest: 9, 5 and 7, the worst by prior among the rest
+    text = "Smith spoke."
+    m = TextMention(0, 5, "Smith")
+    config = parse_keep("4+3")
+    assert (config.keep_prior, config.keep_context) == (4, 3)
+    [[mc]] = CandidateGenerator(kb, index, dataclasses.replace(config, dense_k=0, fuzzy_k=0)).generate([text], [[m]], context)
+    assert list(mc.ranked_pool) == list(range(n))
+    assert list(mc.idxs[:4]) == [0, 1, 2, 3] and sorted(mc.idxs[4:]) == [5, 7, 9]
+    [[full]] = CandidateGenerator(kb, index, dataclasses.replace(parse_keep("all"), dense_k=0, fuzzy_k=0)).generate(
+        [text], [[m]], context)
+    assert list(full.idxs) == list(range(n))
+    assert (parse_keep("2+5").keep_prior, parse_keep("2+5").keep_context) == (2, 5)
 
 
 def test_enclosing_name():

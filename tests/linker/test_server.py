@@ -76,7 +76,7 @@ def test_link_html_view(client):
 def test_inline_image_accepted_and_reported(client):
     r = client.post("/link", json={"id": "d", "text": "Obama", "images": [{"id": "x", "data": "data:image/png;base64," + _png()}]})
     assert r.status_code == 200
-    assert r.json()["faces"] == []  # face linking not wired yet: an empty list, not an error
+    assert r.json()["faces"] == []  # the tiny KB has no face index: no faces linked, and no error
 
 
 @pytest.mark.parametrize("obj, status, needle", [
