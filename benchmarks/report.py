@@ -111,8 +111,9 @@ def section_cross(items: dict[str, dict]) -> list[str]:
     lines = []
     for r in items.values():
         columns = list(r.get("baselines", {}))
-        head = ["trained on"] + [f"{c}: hits@1 / R@30 / F1" for c in columns]
-        rows = [[row] + [f"{_f(c['hits_at_1'])} / {_f(c['recall_at_k']['30'])} / {_f(c['micro_f1'])}"
+        head = ["trained on"] + [f"{c}: hits@1 / R@30 / F1 / NIL rate" for c in columns]
+        rows = [[row] + [f"{_f(c['hits_at_1'])} / {_f(c['recall_at_k']['30'])} / {_f(c['micro_f1'])} / "
+                         f"{_f(c.get('nil', {}).get('rate'))}"
                          for c in (cells[col] for col in columns)] for row, cells in r.get("rows", {}).items()]
         for name in ("fuzzy_dense", "exact_name"):
             rows.append([f"baseline: {name}"] + [
@@ -122,7 +123,9 @@ def section_cross(items: dict[str, dict]) -> list[str]:
         nil = [[row, Path(p).name, _f(d["hits_at_1"]), _f(d["nil_precision"]), _f(d["nil_recall"]),
                 _f(d["nil_rate_without_hidden"])]
                for row, t in r.get("training", {}).items() for p, d in t.get("dev_sets", {}).items()]
-        lines += ["", "Training (merged KB; weights averaged after epochs 3..8, NIL threshold chosen on the dev sets named):", ""]
+        lines += ["", "NIL rate: the share of in-KB gold mentions decided NIL. Training (person captions against the merged "
+                  "KB, general links against the general KB; weights averaged after epochs 3..8, NIL threshold chosen on "
+                  "the dev sets named):", ""]
         lines += table(["trained on", "dev set", "dev hits@1", "NIL precision", "NIL recall",
                         "NIL rate on kept golds"], nil)
         times = ", ".join(f"{k} {t.get('seconds')} s" for k, t in r.get("training", {}).items())
