@@ -74,11 +74,14 @@ def kb_build(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Parser processes [default: all cores].")] = None,
     min_count: Annotated[float, typer.Option(min=1, help="Drop anchor pairs seen fewer times.")] = 1,
     dump_articles: Annotated[Optional[Path], typer.Option(help="With --dump: a file of article titles (one per line, e.g. train_articles.txt of `mmel kb links`) whose links alone count for anchors and link probabilities.")] = None,
+    wikidata: Annotated[Optional[Path], typer.Option(help="Wikidata JSON dump (latest-all.json, .json.bz2 or .json.gz): items with labels, aliases, description, enwiki title, sitelink count (popularity), P31/P279 types and P18 images. With --dump, the dump adds anchors to these entities only.")] = None,
+    lang: Annotated[str, typer.Option(help="With --wikidata: label languages, comma-separated; the first one's label is the name, the others' labels and aliases become aliases.")] = "en",
+    min_sitelinks: Annotated[int, typer.Option(min=0, help="With --wikidata: keep items with at least N sitelinks.")] = 0,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
 ) -> None:
-    """Build a KB (SQLite prior table) from a Wikipedia dump and/or an entity list.
+    """Build a KB (SQLite prior table) from a Wikipedia dump, a Wikidata dump and/or an entity list.
 
     The KB is written to a temporary file and renamed into place when complete, so a killed
     build leaves the previous KB intact.
@@ -87,7 +90,8 @@ def kb_build(
 
     stats = build_kb(
         kb_path(home, kb), dump=dump, entities=entities, aliases=aliases,
-        workers=workers, min_count=min_count, dump_articles=dump_articles, progress=progress,
+        workers=workers, min_count=min_count, dump_articles=dump_articles, wikidata=wikidata,
+        lang=lang, min_sitelinks=min_sitelinks, progress=progress,
     )
     _print_json({"kb": str(kb_path(home, kb)), **stats})
 
@@ -129,11 +133,15 @@ def kb_lookup(
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
-    """Top candidates for a mention by prior p(e|m)."""
+    """Top candidates for a mention by prior p(e|m), with their types and popularity where the KB
+    has them."""
     from kb.store import KnowledgeBase
 
-    cands = KnowledgeBase(kb_path(home, kb)).lookup(mention, k)
-    _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6)} for c in cands])
+    store = KnowledgeBase(kb_path(home, kb))
+    cands = store.lookup(mention, k)
+    ents = {e.id: e for e in store.by_idx(store.idx_of(c.entity) for c in cands)}
+    _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6),
+                  "types": list(ents[c.entity].types), "popularity": ents[c.entity].popularity} for c in cands])
 
 
 @kb_app.command("index")

@@ -10,12 +10,22 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Entity:
-    """One knowledge-base entry. `id` is the QID or the Wikipedia title."""
+    """One knowledge-base entry. `id` is the QID or the Wikipedia title.
+
+    Optional, from sources that know them (a Wikidata dump, an entity list): `title`, the English
+    Wikipedia article (a dump's anchors attach to it); `popularity` (e.g. the number of Wikidata
+    sitelinks; None: unknown); `types`, class ids (Wikidata P31 instance of, then P279 subclass
+    of); `images`, Commons file names (Wikidata P18).
+    """
 
     id: str
     name: str
     description: str = ""
     aliases: tuple[str, ...] = ()
+    title: str | None = None
+    popularity: float | None = None
+    types: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
