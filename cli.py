@@ -195,7 +195,8 @@ def kb_profiles(home: HomeOpt = None, kb: KBOpt = DEFAULT_KB, progress: Progress
 
 @kb_app.command("add-faces")
 def kb_add_faces(
-    source: Annotated[Path, typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.")],
+    source: Annotated[Optional[Path], typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.", show_default=False)] = None,
+    from_kb: Annotated[Optional[Path], typer.Option("--from-kb", metavar="IMAGE_DIR", help="Instead of SOURCE: the images the KB's entities name (Wikidata P18), looked up in this folder of downloaded Commons files (subfolders too; spaces and underscores alike).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new face index instead of extending it.")] = False,
     face_model: Annotated[Optional[Path], typer.Option(help="Embed with a face transformer trained by `mmel train-faces` (a folder) instead of dlib.")] = None,
     home: HomeOpt = None,
@@ -204,16 +205,20 @@ def kb_add_faces(
 ) -> None:
     """Detect one face per image, embed it (dlib) and add it to the KB's face index (faces.faiss).
 
-    Images with no face, several faces, unreadable files and unknown entities are skipped and
-    counted in the report.
+    Images with no face, several faces, unreadable files and unknown entities (with --from-kb:
+    image files not in IMAGE_DIR) are skipped and counted in the report.
     """
-    from indexer.faces import build_face_index
+    from indexer.faces import build_face_index, build_face_index_from_kb, load_face_encoder
+    from kb.errors import InputError
     from kb.store import KnowledgeBase
-    from indexer.faces import load_face_encoder
 
+    if (source is None) == (from_kb is None):
+        raise InputError("give one of SOURCE (a gallery folder or JSONL manifest) or --from-kb IMAGE_DIR")
     store = KnowledgeBase(kb_path(home, kb))
-    _print_json(build_face_index(
-        store, load_face_encoder(face_model), source, kb_path(home, kb).parent, progress=progress, rebuild=rebuild,
+    build = build_face_index if from_kb is None else build_face_index_from_kb
+    _print_json(build(
+        store, load_face_encoder(face_model), source or from_kb, kb_path(home, kb).parent,
+        progress=progress, rebuild=rebuild,
     ))
 
 

@@ -419,6 +419,16 @@ class KnowledgeBase:
                 yield r[0], _entity(r[1:])
             last = rows[-1][0]
 
+    def entity_images(self) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+        """`(idx, id, image file names)` of every entity that has images (Wikidata P18, an
+        entity list's `images`), in index order; nothing for KBs older than schema 3."""
+        if self.meta["schema_version"] < 3:
+            return
+        for idx, ident, images in self._conn().execute(
+            "SELECT idx, id, images FROM entities WHERE images IS NOT NULL ORDER BY idx"
+        ):
+            yield idx, ident, tuple(json.loads(images))
+
     def lookup(self, surface: str, k: int = 30) -> list[Candidate]:
         """The top `k` entities by p(e|m) for a surface string (case and diacritics folded)."""
         return self.lookup_key(mention_key(surface), k)

@@ -62,3 +62,20 @@ def test_kb_profiles_writes_current_profiles(home):
     assert isinstance(load_profiles(KnowledgeBase(folder / "kb.sqlite"), folder), StoredProfiles)
     res = runner.invoke(app, ["kb", "profiles", "--home", str(home), "--kb", "nope"])
     assert res.exit_code != 0 and "nope" in str(res.exception) + res.output
+
+
+def test_kb_add_faces_from_kb_errors_are_one_line(home, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for args, message in ((["--from-kb", str(tmp_path / "missing")], "no such folder"),
+                          (["--from-kb", str(tmp_path)], "has no entity images"),
+                          ([], "give one of SOURCE"),
+                          ([str(tmp_path), "--from-kb", str(tmp_path)], "give one of SOURCE")):
+        res = runner.invoke(app, ["kb", "add-faces", *args, "--home", str(home), "--no-progress"])
+        assert res.exit_code != 0 and message in str(res.exception), (args, res.exception)
+    proc = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "kb", "add-faces", "--from-kb",
+                           str(tmp_path), "--home", str(home)], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "has no entity images" in proc.stderr
