@@ -9,6 +9,10 @@ the dump's size. A worker decodes each line and keeps only what the KB needs of 
 Wikipedia sitelink title, the number of sitelinks (popularity), `P31`/`P279` class ids (types)
 and `P18` image file names.
 
+Lines are decoded by a fast path (`decode_line`) that decodes only those parts of the line with
+`json`'s C decoder, and falls back to decoding the whole line when the line does not have the
+dump's usual shape; both give the same entity.
+
 Properties, lexemes and other non-item entities are skipped and counted (`other_entities`),
 as are items without a label in any chosen language (`no_label`), items below
 `min_sitelinks` (`below_min_sitelinks`) and malformed lines (`skipped`: not JSON, no id).
@@ -17,10 +21,12 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import json
 import logging
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +47,7 @@ BLOCK_BYTES = 4 << 20  # bytes read per step; one chunk of lines goes to one wor
 TYPE_PROPERTIES = ("P31", "P279")  # instance of, subclass of
 IMAGE_PROPERTY = "P18"
 _EXAMPLES = 5
+_TAIL = 1 << 16  # bytes kept of the dump's end; its last line is ']' (blank lines aside)
 
 
 @dataclass(slots=True)
@@ -128,6 +135,62 @@ def item_fields(obj: dict, langs: tuple[str, ...]) -> Entity | None:
     )
 
 
+_DECODER = json.JSONDecoder()
+_CLAIM_KEY = re.compile(r'"(%s)":\s*\[' % "|".join((*TYPE_PROPERTIES, IMAGE_PROPERTY)))
+_CLAIMS, _SITELINKS = '"claims":', '"sitelinks":'
+
+
+def _decode_fast(line: str) -> dict | None:
+    """What `item_fields` reads of one entity line, decoding only those parts: the members
+    before `claims` (`type`, `id`, labels, descriptions, aliases), the `P31`/`P279`/`P18`
+    statements and the sitelinks; None when the line does not have the shape Wikibase writes
+    (`{"type":"item","id":…,"labels":…,"descriptions":…,"aliases":…,"claims":…,"sitelinks":…}`,
+    then the caller decodes all of it).
+
+    A JSON key such as `"claims":` or `"P31":[` cannot occur inside a string (its quotes would
+    be escaped), so each match is a key: the first `"claims":` is the item's (no other object
+    has one), and statement lists (objects with a `mainsnak`) are told from the snak lists of
+    qualifiers and references (objects with a `snaktype`)."""
+    at = line.find(_CLAIMS)
+    if at < 0 or not line.endswith("}"):
+        return None
+    head = line[:at].rstrip()
+    if not head.endswith(","):
+        return None
+    try:
+        obj = json.loads(head[:-1] + "}")
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or "type" not in obj:
+            return None
+        if obj["type"] != "item":
+            return obj
+        links = line.rfind(_SITELINKS)
+        if "labels" not in obj or links < at:
+            return None
+        claims: dict[str, list] = {}
+        for m in _CLAIM_KEY.finditer(line, at, links):
+            if line.startswith('{"snaktype"', m.end()):  # a qualifier's or a reference's snaks
+                continue
+            statements = _DECODER.raw_decode(line, m.end() - 1)[0]
+            if statements and all(isinstance(st, dict) and "mainsnak" in st for st in statements):
+                claims.setdefault(m.group(1), []).extend(statements)
+        start = links + len(_SITELINKS)
+        while line[start] in " \t":
+            start += 1
+        obj["sitelinks"] = _DECODER.raw_decode(line, start)[0]
+    except (ValueError, IndexError):
+        return None
+    obj["claims"] = claims
+    return obj
+
+
+def decode_line(line: bytes) -> object:
+    """One dump line (without its trailing ',') as far as the KB needs it: `_decode_fast`'s
+    partial entity, or else the whole decoded JSON value. `ValueError` if it is not JSON
+    (`UnicodeDecodeError` included)."""
+    text = line.decode("utf-8")
+    return _decode_fast(text) or json.loads(text)
+
+
 def parse_chunk(chunk: bytes, langs: tuple[str, ...] = ("en",), min_sitelinks: int = 0,
                 first_line: int = 1) -> ChunkResult:
     """Parse the complete lines of `chunk` (pure: bytes in, results out); `first_line` is the
@@ -142,7 +205,7 @@ def parse_chunk(chunk: bytes, langs: tuple[str, ...] = ("en",), min_sitelinks: i
             continue
         counts["lines"] += 1
         try:
-            obj = json.loads(line)
+            obj = decode_line(line)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             counts["skipped"] += 1
             if len(out.malformed) < _EXAMPLES:
@@ -199,15 +262,15 @@ def iter_chunks(fh: BinaryIO, name: str, block: int = BLOCK_BYTES) -> Iterator[t
             f"latest-all.json, .json.bz2 or .json.gz"
         )
     array = head.startswith(b"[")
-    line_no, rest, last = 1, b"", b""
+    line_no, rest, tail = 1, b"", b""  # tail: the end of what was yielded, for the closing ']'
     while True:
         buf = rest + data if rest else data
         cut = buf.rfind(b"\n") + 1
         if cut:
-            yield line_no, buf[:cut]
-            line_no += buf.count(b"\n", 0, cut)
-            tail = buf[:cut].rstrip()
-            last = tail[tail.rfind(b"\n") + 1 :] if tail else last
+            chunk = buf[:cut]
+            yield line_no, chunk
+            line_no += chunk.count(b"\n")
+            tail = chunk[-_TAIL:] if cut >= _TAIL else (tail + chunk)[-_TAIL:]
             buf = buf[cut:]
         rest = buf
         if not data:
@@ -215,7 +278,8 @@ def iter_chunks(fh: BinaryIO, name: str, block: int = BLOCK_BYTES) -> Iterator[t
         data = read()
     if rest.strip():
         yield line_no, rest
-        last = rest.strip()
+    end = (tail + rest).rstrip()
+    last = end[end.rfind(b"\n") + 1 :]
     if array and last.strip() != b"]":
         raise InputError(
             f"dump {name} ends inside an entity at uncompressed byte {consumed:,} (no closing ']'): "
@@ -263,7 +327,12 @@ def parse_wikidata(
                 yield tick(parser(chunk, first_line=first))
             return
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with ctx.Pool(workers) as pool:
+        gc.freeze()  # the forked workers' collector skips what they inherit (and its pages stay shared)
+        try:
+            pool = ctx.Pool(workers)
+        finally:
+            gc.unfreeze()
+        with pool:
             pending: collections.deque = collections.deque()
             for first, chunk in chunks:
                 pending.append(pool.apply_async(_parse_task, ((parser, first, chunk),)))

@@ -93,6 +93,59 @@ def test_bad_lines_are_skipped_and_counted(tmp_path):
     assert "line 3" in bad[0] and "not JSON" in bad[0] and "without an 'id'" in bad[1]
 
 
+def _tricky_lines() -> list[str]:
+    """Items whose text looks like structure: a label with `"claims":` and braces, P31 only as a
+    qualifier and inside a reference, a deprecated P31, empty maps written as [], members in
+    another order (no fast path), a property."""
+    snak = {"snaktype": "value", "property": "P31", "datavalue": {"value": {"id": "Q99"}, "type": "wikibase-entityid"}}
+    statement = {"mainsnak": {**snak, "datavalue": {"value": {"id": "Q5"}, "type": "wikibase-entityid"}},
+                 "type": "statement", "rank": "normal", "qualifiers": {"P31": [snak]},
+                 "references": [{"snaks": {"P31": [snak]}}]}
+    image = {"mainsnak": {"snaktype": "value", "property": "P18", "datavalue": {"value": "A b.jpg", "type": "string"}},
+             "type": "statement", "rank": "normal"}
+    lines = [
+        item("Q1", 'say "claims": {"P31":[{"mainsnak"', claims={"P31": [statement], "P18": [image]},
+             sitelinks={"enwiki": {"site": "enwiki", "title": "T {x}", "badges": []}}),
+        item("Q2", "Only qualifiers", claims={"P580": [{**statement, "mainsnak": {**statement["mainsnak"], "property": "P580"}}]}),
+        item("Q3", "Deprecated", claims={"P31": [{**statement, "rank": "deprecated"}, statement]}),
+        {"type": "item", "id": "Q4", "labels": {"en": {"language": "en", "value": "Empty"}}, "descriptions": [],
+         "aliases": [], "claims": [], "sitelinks": []},
+        {"claims": {"P31": [statement]}, "type": "item", "id": "Q5", "labels": {"en": {"language": "en", "value": "Order"}},
+         "sitelinks": {}},
+        {"type": "property", "id": "P31", "datatype": "wikibase-item", "labels": {}, "claims": {}},
+    ]
+    return [json.dumps(o, ensure_ascii=False) for o in lines]
+
+
+def test_fast_path_reads_what_full_decoding_reads():
+    """`decode_line` decodes only parts of a line; the entity is the one of the whole line, on
+    the real items, generated ones (benchmarks/make_synthetic_wikidata.py) and tricky ones."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.make_synthetic_wikidata import make_item
+
+    rng = random.Random(1)
+    lines = [raw.rstrip(",") for f in (SAMPLE, WDTK) for raw in f.read_text(encoding="utf-8").splitlines()
+             if raw.strip() not in ("[", "]", "")]
+    lines += [json.dumps(make_item(rng, n), ensure_ascii=False, separators=(",", ":")) for n in range(1, 300)]
+    lines += _tricky_lines()
+    fast = 0
+    for line in lines:
+        whole = json.loads(line)
+        fast += wikidata._decode_fast(line) is not None
+        got = wikidata.decode_line(line.encode())
+        assert (got["id"], got.get("type")) == (whole["id"], whole.get("type"))
+        if whole.get("type") == "item":
+            for langs in (("en",), ("de", "en"), ("ko",)):
+                assert wikidata.item_fields(got, langs) == wikidata.item_fields(whole, langs), (whole["id"], langs)
+    assert fast >= len(lines) - 6  # the wdtk items (other member order) and Q5 decode whole
+    ents = {e.id: e for e in wikidata.parse_chunk("\n".join(_tricky_lines()).encode()).entities}
+    assert ents["Q1"].types == ("Q5",) and ents["Q1"].images == ("A b.jpg",) and ents["Q1"].title == "T {x}"
+    assert ents["Q2"].types == () and ents["Q3"].types == ("Q5",) and ents["Q5"].types == ("Q5",)
+
+
 def test_truncated_bz2_is_an_input_error(tmp_path):
     raw = bz2.compress(SAMPLE.read_bytes())
     path = tmp_path / "cut.json.bz2"
