@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         "faces": "visual precision/recall/F1 with NIL: shared gallery, one photo per person indexed",
         "joint": "naive vs joint (OT) text+face linking on a constructed set (--full: + face transformer)",
         "kb-build": "dump parsing vs wikiextractor and KB build (quick: sample + 110 MB; --full: + 1100 MB); "
-                    "--wikidata: Wikidata JSON dumps (quick: 100k lines; --full: + 1M)",
+                    "--wikidata: Wikidata JSON dumps (quick: 10k + 100k lines; --full: + 1M)",
         "index": "text encoding, FAISS flat/hnsw/ivfpq (quick: 100k vectors; --full: 100k + 1M), faces",
         "latency": "text linker p50/p95/p99 and mentions/s vs batch size and document length (WikiMEL KB)",
         "scale": "KB build at 10k/100k (--full: + 1M) synthetic entities, MiniLM encode rate",
