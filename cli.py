@@ -74,11 +74,14 @@ def kb_build(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Parser processes [default: all cores].")] = None,
     min_count: Annotated[float, typer.Option(min=1, help="Drop anchor pairs seen fewer times.")] = 1,
     dump_articles: Annotated[Optional[Path], typer.Option(help="With --dump: a file of article titles (one per line, e.g. train_articles.txt of `mmel kb links`) whose links alone count for anchors and link probabilities.")] = None,
+    wikidata: Annotated[Optional[Path], typer.Option(help="Wikidata JSON dump (latest-all.json, .json.bz2 or .json.gz): items with labels, aliases, description, enwiki title, sitelink count (popularity), P31/P279 types and P18 images. With --dump, the dump adds anchors to these entities only.")] = None,
+    lang: Annotated[str, typer.Option(help="With --wikidata: label languages, comma-separated; the first one's label is the name, the others' labels and aliases become aliases.")] = "en",
+    min_sitelinks: Annotated[int, typer.Option(min=0, help="With --wikidata: keep items with at least N sitelinks.")] = 0,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
 ) -> None:
-    """Build a KB (SQLite prior table) from a Wikipedia dump and/or an entity list.
+    """Build a KB (SQLite prior table) from a Wikipedia dump, a Wikidata dump and/or an entity list.
 
     The KB is written to a temporary file and renamed into place when complete, so a killed
     build leaves the previous KB intact.
@@ -87,7 +90,8 @@ def kb_build(
 
     stats = build_kb(
         kb_path(home, kb), dump=dump, entities=entities, aliases=aliases,
-        workers=workers, min_count=min_count, dump_articles=dump_articles, progress=progress,
+        workers=workers, min_count=min_count, dump_articles=dump_articles, wikidata=wikidata,
+        lang=lang, min_sitelinks=min_sitelinks, progress=progress,
     )
     _print_json({"kb": str(kb_path(home, kb)), **stats})
 
@@ -129,11 +133,15 @@ def kb_lookup(
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
-    """Top candidates for a mention by prior p(e|m)."""
+    """Top candidates for a mention by prior p(e|m), with their types and popularity where the KB
+    has them."""
     from kb.store import KnowledgeBase
 
-    cands = KnowledgeBase(kb_path(home, kb)).lookup(mention, k)
-    _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6)} for c in cands])
+    store = KnowledgeBase(kb_path(home, kb))
+    cands = store.lookup(mention, k)
+    ents = {e.id: e for e in store.by_idx(store.idx_of(c.entity) for c in cands)}
+    _print_json([{"entity": c.entity, "name": c.name, "prior": round(c.prior, 6),
+                  "types": list(ents[c.entity].types), "popularity": ents[c.entity].popularity} for c in cands])
 
 
 @kb_app.command("index")
@@ -213,7 +221,8 @@ def kb_profiles(home: HomeOpt = None, kb: KBOpt = DEFAULT_KB, progress: Progress
 
 @kb_app.command("add-faces")
 def kb_add_faces(
-    source: Annotated[Path, typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.")],
+    source: Annotated[Optional[Path], typer.Argument(help="Folder <entity id or name>/<images>, or JSONL of {\"entity\", \"image\"} lines.", show_default=False)] = None,
+    from_kb: Annotated[Optional[Path], typer.Option("--from-kb", metavar="IMAGE_DIR", help="Instead of SOURCE: the images the KB's entities name (Wikidata P18), looked up in this folder of downloaded Commons files (subfolders too; spaces and underscores alike).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a new face index instead of extending it.")] = False,
     face_model: Annotated[Optional[Path], typer.Option(help="Embed with a face transformer trained by `mmel train-faces` (a folder) instead of dlib.")] = None,
     home: HomeOpt = None,
@@ -222,16 +231,20 @@ def kb_add_faces(
 ) -> None:
     """Detect one face per image, embed it (dlib) and add it to the KB's face index (faces.faiss).
 
-    Images with no face, several faces, unreadable files and unknown entities are skipped and
-    counted in the report.
+    Images with no face, several faces, unreadable files and unknown entities (with --from-kb:
+    image files not in IMAGE_DIR) are skipped and counted in the report.
     """
-    from indexer.faces import build_face_index
+    from indexer.faces import build_face_index, build_face_index_from_kb, load_face_encoder
+    from kb.errors import InputError
     from kb.store import KnowledgeBase
-    from indexer.faces import load_face_encoder
 
+    if (source is None) == (from_kb is None):
+        raise InputError("give one of SOURCE (a gallery folder or JSONL manifest) or --from-kb IMAGE_DIR")
     store = KnowledgeBase(kb_path(home, kb))
-    _print_json(build_face_index(
-        store, load_face_encoder(face_model), source, kb_path(home, kb).parent, progress=progress, rebuild=rebuild,
+    build = build_face_index if from_kb is None else build_face_index_from_kb
+    _print_json(build(
+        store, load_face_encoder(face_model), source or from_kb, kb_path(home, kb).parent,
+        progress=progress, rebuild=rebuild,
     ))
 
 

@@ -13,6 +13,7 @@ on the machine; wall-clock MB/s and pages/s are reported too. Results go to
 
     python benchmarks/kb_build.py                # sample + 110 MB + 1100 MB synthetic
     python benchmarks/kb_build.py --quick        # sample + 110 MB only
+    python benchmarks/kb_build.py --wikidata [--quick]   # Wikidata JSON dumps: benchmarks/kb_build_wikidata.py
 """
 from __future__ import annotations
 
@@ -103,6 +104,11 @@ def ensure_synthetic(mb: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--wikidata" in argv:
+        from benchmarks.kb_build_wikidata import main as wikidata_main
+
+        return wikidata_main([a for a in argv if a != "--wikidata"])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the 1100 MB dump")
     ap.add_argument("--workers", type=int, default=os.cpu_count())

@@ -42,7 +42,8 @@ def load_results(folder: Path) -> dict[str, dict]:
 def kind(stem: str, obj: dict) -> str:
     """Which benchmark a result is: its `benchmark` key, else its file name without a suffix."""
     name = obj.get("benchmark") or stem
-    for known in ("raw_text", "mel", "cross", "load_test", "latency", "faces", "joint", "kb_build", "index", "scale"):
+    for known in ("raw_text", "mel", "cross", "load_test", "latency", "faces", "joint", "kb_build_wikidata", "kb_build",
+                  "index", "scale"):
         if name == known or name.startswith(known + "_") or stem.startswith(known + "_"):
             return known
     return name
@@ -180,6 +181,12 @@ def section_joint(items: dict[str, dict]) -> list[str]:
 
 def section_kb_build(items: dict[str, dict]) -> list[str]:
     from benchmarks.kb_build import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r))]
+
+
+def section_kb_build_wikidata(items: dict[str, dict]) -> list[str]:
+    from benchmarks.kb_build_wikidata import markdown
 
     return [line for r in items.values() for line in _strip_title(markdown(r))]
 
@@ -332,6 +339,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "faces": ("Face identification with NIL (faces)", section_faces),
     "joint": ("Naive vs joint multimodal linking (joint)", section_joint),
     "kb_build": ("Dump parsing and KB build (kb-build)", section_kb_build),
+    "kb_build_wikidata": ("Wikidata JSON dump reading and KB build (kb-build --wikidata)", section_kb_build_wikidata),
     "index": ("Indexer: text encoding, FAISS index kinds, faces (index)", section_index),
     "scale": ("KB build at scale (scale)", section_scale),
     "cpu_encode": ("CPU entity encoding: ONNX Runtime int8 on WikiMEL (cpu_encode.py)", section_cpu_encode),

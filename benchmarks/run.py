@@ -1,7 +1,7 @@
 """Benchmark runner: every benchmark behind one command; each run re-renders RESULTS.md.
 
     python benchmarks/run.py mel --kb KB.jsonl --test TEST.jsonl --out OUT.json
-    python benchmarks/run.py faces | joint | kb-build [--full] | index [--full] | latency | scale [--full]
+    python benchmarks/run.py faces | joint | kb-build [--wikidata] [--full] | index [--full] | latency | scale [--full]
     python benchmarks/run.py all        # the quick versions of all but mel, then the report
     python benchmarks/run.py report     # RESULTS.md + plots from the JSON present, runs nothing
 
@@ -312,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     helps = {
         "faces": "visual precision/recall/F1 with NIL: shared gallery, one photo per person indexed",
         "joint": "naive vs joint (OT) text+face linking on a constructed set (--full: + face transformer)",
-        "kb-build": "dump parsing vs wikiextractor and KB build (quick: sample + 110 MB; --full: + 1100 MB)",
+        "kb-build": "dump parsing vs wikiextractor and KB build (quick: sample + 110 MB; --full: + 1100 MB); "
+                    "--wikidata: Wikidata JSON dumps (quick: 10k + 100k lines; --full: + 1M)",
         "index": "text encoding, FAISS flat/hnsw/ivfpq (quick: 100k vectors; --full: 100k + 1M), faces",
         "latency": "text linker p50/p95/p99 and mentions/s vs batch size and document length (WikiMEL KB)",
         "scale": "KB build at 10k/100k (--full: + 1M) synthetic entities, MiniLM encode rate",

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -450,20 +451,81 @@ def build_face_index(
     if not pairs:
         raise InputError(f"{source} names no images (expected {', '.join(sorted(IMAGE_SUFFIXES))} files)")
     with WriteLock(kb_dir, "given faces"):
-        return _add_faces(kb, encoder, source, kb_dir, pairs, bad_lines, progress, rebuild)
+        skipped = {"bad_manifest_line": bad_lines} if bad_lines else {}
+        resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
+        return _add_faces(kb, encoder, source, kb_dir, pairs, resolved, skipped, progress, rebuild)
 
 
-def _add_faces(kb, encoder, source: Path, kb_dir: Path, pairs, bad_lines, progress: bool, rebuild: bool) -> dict:
+def commons_key(file_name: str) -> str:
+    """The Wikimedia Commons form of an image file name, for matching: Unicode NFC, underscores
+    read as spaces, runs of spaces as one, the first letter upper case (Commons titles are
+    case-sensitive after it), e.g. `douglas_adams  portrait.jpg` → `Douglas adams portrait.jpg`."""
+    name = " ".join(unicodedata.normalize("NFC", file_name).replace("_", " ").split())
+    return name[:1].upper() + name[1:]
+
+
+def kb_image_pairs(kb: KnowledgeBase, image_dir: str | os.PathLike) -> tuple[list[tuple[str, Path]], dict, list[str]]:
+    """`(entity id, image path)` for each image file name of the KB's entities (Wikidata P18)
+    found in `image_dir` or its subfolders (names compared by `commons_key`), the entity idx of
+    each id, and the file names not found (as `id: name`). `InputError` if `image_dir` is no
+    folder, the KB names no images, or none of them is in `image_dir`."""
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise InputError(f"{image_dir}: no such folder (expected a folder of Commons image files named as in P18)")
+    files: dict[str, Path] = {}
+    for f in sorted(image_dir.rglob("*")):
+        if f.is_file():
+            files.setdefault(commons_key(f.name), f)
+    pairs, resolved, missing, named = [], {}, [], 0
+    for idx, ident, images in kb.entity_images():
+        for name in images:
+            named += 1
+            path = files.get(commons_key(name))
+            if path is None:
+                missing.append(f"{ident}: {name}")
+            else:
+                pairs.append((ident, path))
+                resolved[ident] = idx
+    if named == 0:
+        raise InputError(
+            f"KB {kb.path} has no entity images (Wikidata P18): build it with `mmel kb build --wikidata`, "
+            'or an entity list with "images", to use --from-kb'
+        )
+    if not pairs:
+        raise InputError(
+            f"none of the {named:,} image files the KB names is in {image_dir} (e.g. {missing[0].split(': ', 1)[1]!r}; "
+            "names are matched as on Commons, spaces and underscores alike)"
+        )
+    return pairs, resolved, missing
+
+
+def build_face_index_from_kb(
+    kb: KnowledgeBase,
+    encoder: FaceEncoder,
+    image_dir: str | os.PathLike,
+    kb_dir: str | os.PathLike,
+    progress: bool = True,
+    rebuild: bool = False,
+) -> dict:
+    """As `build_face_index`, with the images the KB's entities name (Wikidata P18) that are in
+    `image_dir` (a folder of downloaded Commons files, subfolders included; see `kb_image_pairs`);
+    the file names not found there are counted in the report (`skipped.image_not_found`)."""
+    image_dir, kb_dir = Path(image_dir), Path(kb_dir)
+    pairs, resolved, missing = kb_image_pairs(kb, image_dir)
+    with WriteLock(kb_dir, "given faces"):
+        skipped = {"image_not_found": missing} if missing else {}
+        return _add_faces(kb, encoder, image_dir, kb_dir, pairs, resolved, skipped, progress, rebuild)
+
+
+def _add_faces(kb, encoder, source: Path, kb_dir: Path, pairs, resolved: dict, pre_skipped: dict[str, list[str]],
+               progress: bool, rebuild: bool) -> dict:
     expect = {"kb_checksum": kb.checksum, "model_id": encoder.model_id}
     if not rebuild and (kb_dir / f"{FACE_INDEX}.faiss").exists():
         index = FaceIndex.load(kb_dir, expect=expect)
     else:
         index = FaceIndex(encoder.dim, expect)
     known = set(index.manifest["sources"])
-    skipped: dict[str, list[str]] = defaultdict(list)
-    if bad_lines:
-        skipped["bad_manifest_line"] = bad_lines
-    resolved = _resolve_entities(kb, {ref for ref, _ in pairs})
+    skipped: dict[str, list[str]] = defaultdict(list, pre_skipped)
     vectors, owners, sources = _embed_new_faces(pairs, resolved, known, encoder, skipped, progress)
     for reason, items in skipped.items():
         log.warning("skipped %d image(s): %s, e.g. %s", len(items), reason.replace("_", " "), "; ".join(items[:2]))

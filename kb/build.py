@@ -1,7 +1,10 @@
-"""Build a KB from a Wikipedia dump, an entity list and/or an alias table.
+"""Build a KB from a Wikipedia dump, a Wikidata dump, an entity list and/or an alias table.
 
 `build_kb` validates the inputs, streams them into a `KBWriter` and finishes it atomically.
-Readers for the two small line formats live here; the dump reader is `kb.dump`.
+Readers for the two small line formats live here; the dump readers are `kb.dump` (Wikipedia
+XML) and `kb.wikidata` (Wikidata JSON). When an entity list or a Wikidata dump is given, it
+defines the KB's entities and a Wikipedia dump only adds anchors, redirects and link
+probabilities to them (matched by id, `title` or name).
 """
 from __future__ import annotations
 
@@ -30,9 +33,12 @@ def _require_file(path: str | os.PathLike, what: str) -> Path:
 
 
 def read_entities(path: str | os.PathLike, skipped: list[str] | None = None) -> Iterator[Entity]:
-    """Entities from JSONL lines `{"qid"|"id", "name", "description"?, "aliases"?}`.
+    """Entities from JSONL lines `{"qid"|"id", "name", "description"?, "aliases"?, "title"?,
+    "popularity"?, "types"?, "images"?}`: `title` the Wikipedia article (a string), `popularity`
+    a number (e.g. page views, Wikidata sitelinks), `types` and `images` lists of strings.
 
-    Malformed lines are skipped; their `path:line` is appended to `skipped` when given.
+    Malformed lines (a field of the wrong kind included) are skipped; their `path:line` and why
+    are appended to `skipped` when given.
     """
     p = _require_file(path, "entity file")
     for lineno, line in _lines(p, "entity file"):
@@ -45,6 +51,19 @@ def read_entities(path: str | os.PathLike, skipped: list[str] | None = None) -> 
             aliases = obj.get("aliases") or []
             if not ident or not name or not isinstance(aliases, list):
                 raise ValueError("needs 'qid' (or 'id') and 'name'; 'aliases' must be a list")
+            title = obj.get("title")
+            if title is not None and (not isinstance(title, str) or not title.strip()):
+                raise ValueError(f"'title' must be a non-empty string, not {title!r}")
+            popularity = obj.get("popularity")
+            if popularity is not None and (isinstance(popularity, bool) or not isinstance(popularity, (int, float))
+                                           or popularity != popularity or popularity in (float("inf"), float("-inf"))):
+                raise ValueError(f"'popularity' must be a finite number, not {popularity!r}")
+            lists = {}
+            for key in ("types", "images"):
+                value = obj.get(key) or []
+                if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                    raise ValueError(f"'{key}' must be a list of non-empty strings, not {value!r}")
+                lists[key] = tuple(dict.fromkeys(v.strip() for v in value))
         except (ValueError, AttributeError) as exc:
             if skipped is not None:
                 skipped.append(f"{p}:{lineno}: {exc}")
@@ -54,6 +73,9 @@ def read_entities(path: str | os.PathLike, skipped: list[str] | None = None) -> 
             name=name,
             description=str(obj.get("description") or ""),
             aliases=tuple(str(a) for a in aliases if str(a).strip()),
+            title=title.strip() if title is not None else None,
+            popularity=float(popularity) if popularity is not None else None,
+            **lists,
         )
 
 
@@ -90,6 +112,11 @@ def _entity_rows(entities: Iterator[Entity], writer: KBWriter) -> int:
     return n
 
 
+def _counts(stats: dict) -> str:
+    keys = ("lines", "items", "other_entities", "no_label", "below_min_sitelinks", "skipped")
+    return ", ".join(f"{k.replace('_', ' ')}: {stats[k]:,}" for k in keys)
+
+
 def build_kb(
     out: str | os.PathLike,
     *,
@@ -99,21 +126,37 @@ def build_kb(
     workers: int | None = None,
     min_count: float = 1.0,
     dump_articles: str | os.PathLike | None = None,
+    wikidata: str | os.PathLike | None = None,
+    lang: str = "en",
+    min_sitelinks: int = 0,
     progress: bool = True,
 ) -> dict:
     """Build the KB file `out` from the given sources; returns build statistics.
 
-    At least one of `dump` or `entities` is required. `dump_articles`: a file of article titles
-    (one per line) whose links alone count for anchors and link probabilities, e.g. the
-    training articles of `mmel kb links`, so that evaluation articles leave no trace in the
-    priors. Nothing is replaced unless the build completes.
+    At least one of `dump`, `entities` or `wikidata` is required. `wikidata`: a Wikidata JSON
+    dump (`kb.wikidata`) read in the languages `lang` (comma-separated; the first one's label
+    is the name), keeping items with at least `min_sitelinks` sitelinks. With `entities` or
+    `wikidata`, the dump's articles that are no entity are not added (they are counted in
+    `dump_articles_not_in_kb`). `dump_articles`: a file of article titles (one per line) whose
+    links alone count for anchors and link probabilities, e.g. the training articles of
+    `mmel kb links`, so that evaluation articles leave no trace in the priors. Nothing is
+    replaced unless the build completes.
     """
-    if dump is None and entities is None:
-        raise InputError("nothing to build from: give --dump PATH and/or --entities PATH")
+    if dump is None and entities is None and wikidata is None:
+        raise InputError("nothing to build from: give --dump PATH, --entities PATH and/or --wikidata PATH")
+    if min_sitelinks < 0:
+        raise InputError(f"--min-sitelinks must be 0 or more, not {min_sitelinks}")
+    if (min_sitelinks or lang != "en") and wikidata is None:
+        raise InputError("--lang and --min-sitelinks apply to --wikidata: give --wikidata PATH")
     if dump_articles is not None and dump is None:
         raise InputError("--dump-articles needs --dump: it names the dump articles whose links count")
+    langs = None
+    if wikidata is not None:
+        from kb.wikidata import parse_langs
+
+        langs = parse_langs(lang)
     for path, what in ((dump, "dump"), (entities, "entity file"), (aliases, "alias file"),
-                       (dump_articles, "article list")):
+                       (dump_articles, "article list"), (wikidata, "Wikidata dump")):
         if path is not None:
             _require_file(path, what)
     skipped: list[str] = []
@@ -126,12 +169,21 @@ def build_kb(
                 raise InputError(f"entity file {entities} has no valid entity lines"
                                  + (f"; the first bad one: {skipped[0]}" if skipped else ""))
             sources["entities"] = str(Path(entities).resolve())
+        if wikidata is not None:
+            from kb.wikidata import ingest_wikidata
+
+            stats["wikidata"] = ingest_wikidata(wikidata, writer, langs, min_sitelinks, workers=workers,
+                                                progress=progress)
+            if stats["wikidata"]["entities"] == 0:
+                raise InputError(f"Wikidata dump {wikidata} gave no entities ({_counts(stats['wikidata'])})")
+            sources["wikidata"] = str(Path(wikidata).resolve())
         if dump is not None:
             from kb.dump import ingest_dump
             from kb.wikilinks import read_titles
 
             only = read_titles(dump_articles) if dump_articles is not None else None
-            stats["dump"] = ingest_dump(dump, writer, workers=workers, progress=progress, only=only)
+            stats["dump"] = ingest_dump(dump, writer, workers=workers, progress=progress, only=only,
+                                        add_articles=entities is None and wikidata is None)
             sources["dump"] = str(Path(dump).resolve())
             if dump_articles is not None:
                 sources["dump_articles"] = str(Path(dump_articles).resolve())

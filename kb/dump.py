@@ -311,10 +311,14 @@ def ingest_dump(
     workers: int | None = None,
     progress: bool = True,
     only: frozenset[str] | None = None,
+    add_articles: bool = True,
 ) -> dict:
     """Stream the dump at `path` into `writer`; returns counts and throughput. `only`: the
     article titles whose links count (see `parse_chunk`; e.g. the training articles of a split,
-    so that evaluation articles leave no trace in the priors).
+    so that evaluation articles leave no trace in the priors). `add_articles=False`: the KB's
+    entities come from elsewhere (an entity list, Wikidata); articles are not added, their
+    anchors and redirects attach to the entities whose id, `title` or name is the article's
+    title, and the others are counted (`dump_articles_not_in_kb` of the build statistics).
 
     Articles become entities (id = name = normalised title, description = first paragraph),
     with their title and parenthesis-free base title as names; redirects are recorded and their
@@ -333,7 +337,10 @@ def ingest_dump(
         for problem in result.malformed:
             log.warning("dump %s: skipped %s", path, problem)
         if result.entities:
-            writer.add_entities(Entity(id=t, name=t, description=d) for t, d in result.entities)
+            if add_articles:
+                writer.add_entities(Entity(id=t, name=t, description=d, title=t) for t, d in result.entities)
+            else:
+                writer.add_dump_articles(t for t, _ in result.entities)
             writer.add_names(
                 row for t, _ in result.entities for row in ((t, t, 1.0), (base_name(t), t, 1.0))
             )

@@ -2,8 +2,11 @@
 
 Layout of `kb.sqlite` (WAL mode once built):
 
-- `entities(idx, id, name, description)`: `idx` is the dense row number FAISS indexes use;
-  `id` is the QID or the Wikipedia title.
+- `entities(idx, id, name, description, title, popularity, types, images)`: `idx` is the dense
+  row number FAISS indexes use; `id` is the QID or the Wikipedia title; `title` the Wikipedia
+  article (NULL if unknown), `popularity` a number such as Wikidata's sitelink count (NULL if
+  unknown), `types` and `images` JSON lists (class ids; Commons file names). The last four were
+  added in schema version 3; older KBs are read with them empty.
 - `priors(mention, entity_idx, p, anchors)`: p(e|m) per mention key (see `kb.normalize`),
   indexed on `mention`.
 - `mentions(mention, anchors, entities, link_prob)`: per mention key, how often it was a link
@@ -44,8 +47,8 @@ from kb.types import Candidate, Entity
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: no mentions.link_prob
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 1: no mentions.link_prob; 1-2: no entities.title/popularity/types/images
 ENTITY_CACHE = 1 << 17  # entities `KnowledgeBase.by_idx` keeps once read
 _SOURCES = ("anchors", "aliases", "names")
 
@@ -70,7 +73,8 @@ class KBWriter:
         )
         self.db = sqlite_utils.Database(self.conn)
         self.db["entities"].create(
-            {"idx": int, "id": str, "name": str, "description": str}, pk="idx"
+            {"idx": int, "id": str, "name": str, "description": str, "title": str, "popularity": float,
+             "types": str, "images": str}, pk="idx"
         )
         self.db["entities"].create_index(["id"], unique=True)
         self.db["redirects"].create({"source": str, "target": str}, pk="source")
@@ -82,6 +86,7 @@ class KBWriter:
         self.db["meta"].create({"key": str, "value": str}, pk="key")
         self._next_idx = 0
         self.duplicates = 0
+        self._dump_articles = False  # whether add_dump_articles was called
         self._started = time.time()
         self._finished = False
 
@@ -108,8 +113,11 @@ class KBWriter:
         cur = self.conn.cursor()
         for ent in entities:
             cur.execute(
-                "INSERT OR IGNORE INTO entities(idx, id, name, description) VALUES (?,?,?,?)",
-                (self._next_idx, ent.id, ent.name, ent.description),
+                "INSERT OR IGNORE INTO entities(idx, id, name, description, title, popularity, types, images) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (self._next_idx, ent.id, ent.name, ent.description, ent.title, ent.popularity,
+                 json.dumps(list(ent.types), ensure_ascii=False) if ent.types else None,
+                 json.dumps(list(ent.images), ensure_ascii=False) if ent.images else None),
             )
             if cur.rowcount:
                 self._next_idx += 1
@@ -117,6 +125,15 @@ class KBWriter:
             else:
                 self.duplicates += 1
         return added
+
+    def add_dump_articles(self, titles: Iterable[str]) -> None:
+        """Record the titles of a dump's articles that were not added as entities (the KB is
+        defined by an entity list or Wikidata); `finish()` counts those that name no entity
+        (`dump_articles_not_in_kb`)."""
+        if not self._dump_articles:
+            self.conn.execute("CREATE TEMP TABLE dump_articles(title TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._dump_articles = True
+        self.conn.executemany("INSERT OR IGNORE INTO dump_articles VALUES (?)", ((t,) for t in titles))
 
     def add_redirects(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Add `(redirect title, target title)` pairs; they are resolved in `finish()`."""
@@ -175,13 +192,15 @@ class KBWriter:
         return stats
 
     def _resolve_references(self) -> int:
-        """Fill the temporary table `resolve(ref → entity idx)` from ids, names and redirects
-        (chains up to three hops); returns the number of redirects left unresolved."""
+        """Fill the temporary table `resolve(ref → entity idx)` from ids, Wikipedia titles, names
+        and redirects (in that order of precedence; redirect chains up to three hops); returns
+        the number of redirects left unresolved."""
         c = self.conn
         c.executescript(
             """
             CREATE TEMP TABLE resolve(ref TEXT PRIMARY KEY, idx INTEGER) WITHOUT ROWID;
             INSERT OR IGNORE INTO resolve SELECT id, idx FROM entities;
+            INSERT OR IGNORE INTO resolve SELECT title, idx FROM entities WHERE title IS NOT NULL;
             INSERT OR IGNORE INTO resolve SELECT name, idx FROM entities;
             """
         )
@@ -253,8 +272,19 @@ class KBWriter:
             "DROP TABLE staging; DROP TABLE occurrences; CREATE INDEX priors_mention ON priors(mention, p DESC);"
             "CREATE INDEX priors_entity ON priors(entity_idx);"
         )
+        filled = c.execute(
+            "SELECT count(title), count(popularity), count(types), count(images) FROM entities"
+        ).fetchone()
+        extra = {}
+        if self._dump_articles:
+            extra["dump_articles_not_in_kb"] = c.execute(
+                "SELECT count(*) FROM dump_articles a WHERE NOT EXISTS (SELECT 1 FROM resolve x WHERE x.ref = a.title)"
+            ).fetchone()[0]
         return {
             "entities": c.execute("SELECT count(*) FROM entities").fetchone()[0],
+            **dict(zip(("entities_with_title", "entities_with_popularity", "entities_with_types",
+                        "entities_with_images"), filled)),
+            **extra,
             "redirects": c.execute("SELECT count(*) FROM redirects").fetchone()[0],
             "redirects_unresolved": unresolved,
             "mentions": n_mentions,
@@ -283,6 +313,15 @@ def _checksum(conn: sqlite3.Connection) -> str:
     for row in conn.execute("SELECT idx, id, name, description FROM entities ORDER BY idx"):
         h.update(json.dumps(row, ensure_ascii=False).encode())
     return h.hexdigest()[:16]
+
+
+def _entity(row: tuple) -> Entity:
+    """An `Entity` from `(id, name, description, title, popularity, types, images)` columns."""
+    ident, name, description, title, popularity, types, images = row
+    return Entity(
+        id=ident, name=name, description=description, title=title, popularity=popularity,
+        types=tuple(json.loads(types)) if types else (), images=tuple(json.loads(images)) if images else (),
+    )
 
 
 def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
@@ -316,6 +355,9 @@ class KnowledgeBase:
                 f"this version reads {', '.join(map(str, READABLE_VERSIONS))}: rebuild it with `mmel kb build`"
             )
         self._link_prob = "link_prob" if self.meta["schema_version"] >= 2 else "NULL"
+        self._columns = "id, name, description, " + (
+            "title, popularity, types, images" if self.meta["schema_version"] >= 3 else "NULL, NULL, NULL, NULL"
+        )
 
     def _conn(self) -> sqlite3.Connection:
         return thread_connection(self._local, self.path)
@@ -337,9 +379,9 @@ class KnowledgeBase:
 
     def get(self, entity_id: str) -> Entity | None:
         row = self._conn().execute(
-            "SELECT id, name, description FROM entities WHERE id = ?", (entity_id,)
+            f"SELECT {self._columns} FROM entities WHERE id = ?", (entity_id,)
         ).fetchone()
-        return Entity(*row) if row else None
+        return _entity(row) if row else None
 
     def idx_of(self, entity_id: str) -> int | None:
         row = self._conn().execute("SELECT idx FROM entities WHERE id = ?", (entity_id,)).fetchone()
@@ -356,9 +398,9 @@ class KnowledgeBase:
                 cache.clear()
             marks = ",".join("?" * len(missing))
             for r in self._conn().execute(
-                f"SELECT idx, id, name, description FROM entities WHERE idx IN ({marks})", missing
+                f"SELECT idx, {self._columns} FROM entities WHERE idx IN ({marks})", missing
             ):
-                rows[r[0]] = cache[r[0]] = Entity(*r[1:])
+                rows[r[0]] = cache[r[0]] = _entity(r[1:])
         return [rows[i] for i in idxs]
 
     def iter_entities(self, batch: int = 10_000, start: int = 0,
@@ -368,14 +410,24 @@ class KnowledgeBase:
         stop = 2**63 - 1 if stop is None else stop
         while True:
             rows = self._conn().execute(
-                "SELECT idx, id, name, description FROM entities WHERE idx > ? AND idx < ? ORDER BY idx LIMIT ?",
+                f"SELECT idx, {self._columns} FROM entities WHERE idx > ? AND idx < ? ORDER BY idx LIMIT ?",
                 (last, stop, batch),
             ).fetchall()
             if not rows:
                 return
             for r in rows:
-                yield r[0], Entity(*r[1:])
+                yield r[0], _entity(r[1:])
             last = rows[-1][0]
+
+    def entity_images(self) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+        """`(idx, id, image file names)` of every entity that has images (Wikidata P18, an
+        entity list's `images`), in index order; nothing for KBs older than schema 3."""
+        if self.meta["schema_version"] < 3:
+            return
+        for idx, ident, images in self._conn().execute(
+            "SELECT idx, id, images FROM entities WHERE images IS NOT NULL ORDER BY idx"
+        ):
+            yield idx, ident, tuple(json.loads(images))
 
     def lookup(self, surface: str, k: int = 30) -> list[Candidate]:
         """The top `k` entities by p(e|m) for a surface string (case and diacritics folded)."""

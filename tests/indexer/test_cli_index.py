@@ -62,3 +62,39 @@ def test_kb_profiles_writes_current_profiles(home):
     assert isinstance(load_profiles(KnowledgeBase(folder / "kb.sqlite"), folder), StoredProfiles)
     res = runner.invoke(app, ["kb", "profiles", "--home", str(home), "--kb", "nope"])
     assert res.exit_code != 0 and "nope" in str(res.exception) + res.output
+
+
+def test_kb_add_faces_from_kb_errors_are_one_line(home, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for args, message in ((["--from-kb", str(tmp_path / "missing")], "no such folder"),
+                          (["--from-kb", str(tmp_path)], "has no entity images"),
+                          ([], "give one of SOURCE"),
+                          ([str(tmp_path), "--from-kb", str(tmp_path)], "give one of SOURCE")):
+        res = runner.invoke(app, ["kb", "add-faces", *args, "--home", str(home), "--no-progress"])
+        assert res.exit_code != 0 and message in str(res.exception), (args, res.exception)
+    proc = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "kb", "add-faces", "--from-kb",
+                           str(tmp_path), "--home", str(home)], cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "has no entity images" in proc.stderr
+
+
+@pytest.mark.skipif(not GALLERY.is_dir(), reason="shared face gallery not present")
+def test_kb_add_faces_from_kb(tmp_path):
+    import dataclasses
+
+    from idx_helpers import ENTITIES
+
+    home = tmp_path / "home"
+    make_kb(home / "kbs" / "default" / "kb.sqlite",
+            [dataclasses.replace(e, images=("Barack Obama 2012.jpg",)) if e.id == "Q76" else e for e in ENTITIES])
+    (tmp_path / "commons").mkdir()
+    (tmp_path / "commons" / "barack_Obama_2012.jpg").write_bytes((GALLERY / "obama" / "obama2.jpg").read_bytes())
+    res = runner.invoke(app, ["kb", "add-faces", "--from-kb", str(tmp_path / "commons"), "--home", str(home),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["added"] == 1 and out["entities_total"] == 1 and out["skipped"] == {}
+    assert "--from-kb" in runner.invoke(app, ["kb", "add-faces", "--help"]).output

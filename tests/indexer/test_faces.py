@@ -129,3 +129,67 @@ def test_jsonl_manifest_and_mismatch(tmp_path, small_kb, encoder):
 def test_empty_face_index_search():
     dist, ids = FaceIndex(128).search(np.zeros((2, 128), np.float32), 3)
     assert (ids == -1).all() and np.isinf(dist).all()
+
+
+# -- faces from the KB's own images (Wikidata P18) --------------------------------------------
+
+
+def test_commons_key_reads_spaces_and_underscores_alike():
+    from indexer.faces import commons_key
+
+    assert commons_key("Barack_Obama  portrait.jpg") == commons_key("barack Obama_portrait.jpg") == "Barack Obama portrait.jpg"
+    assert commons_key("Joe Biden.JPG") != commons_key("Joe biden.JPG")  # case matters after the first letter
+
+
+@pytest.fixture
+def p18_kb(tmp_path):
+    """A KB whose entities name Commons files (as P18 does), and a folder holding some of them
+    under their Commons names, written with spaces or underscores."""
+    import dataclasses
+
+    from idx_helpers import ENTITIES
+
+    images = {"Q76": ("Official portrait of Barack Obama.jpg",), "Q6279": ("Joe_Biden_2013.jpg", "Biden 2.jpg"),
+              "Q229221": ("Rose Leslie 2014.jpg",), "Q90": ("Paris skyline.png",)}
+    kb = make_kb(tmp_path / "kb" / "kb.sqlite",
+                 [dataclasses.replace(e, images=images.get(e.id, ())) for e in ENTITIES])
+    folder = tmp_path / "commons"
+    (folder / "a" / "ab").mkdir(parents=True)  # Commons' hashed layout: subfolders are searched too
+    for src, name in ((GALLERY / "obama" / "obama.jpg", "Official_portrait_of_Barack_Obama.jpg"),
+                      (GALLERY / "biden" / "biden.jpg", "a/ab/Joe Biden 2013.jpg"),
+                      (GALLERY / "kit_harington" / "john1.jpeg", "Kit Harington.jpg")):  # named by no entity
+        (folder / name).write_bytes(src.read_bytes())
+    (folder / "Paris_skyline.png").write_bytes(b"not an image")
+    return kb, folder
+
+
+@needs_gallery
+def test_faces_from_kb_images(tmp_path, p18_kb, encoder):
+    from indexer.faces import build_face_index_from_kb
+
+    kb, folder = p18_kb
+    report = build_face_index_from_kb(kb, encoder, folder, tmp_path / "kb", progress=False)
+    assert report["images"] == 3 and report["added"] == 2 and report["entities_total"] == 2
+    assert report["skipped"]["image_not_found"]["count"] == 2  # Biden 2.jpg, Rose Leslie 2014.jpg
+    assert "Q229221: Rose Leslie 2014.jpg" in report["skipped"]["image_not_found"]["examples"]
+    assert report["skipped"]["unreadable"]["count"] == 1  # Paris_skyline.png
+    index = load_face_index(kb, tmp_path / "kb")
+    for qid in ("Q76", "Q6279"):
+        assert index.vectors_for(kb.idx_of(qid)).shape == (1, 128)
+    dist, ids = index.search(index.vectors_for(kb.idx_of("Q76")), 1)
+    assert ids[0, 0] == kb.idx_of("Q76") and dist[0, 0] < 1e-3
+    again = build_face_index_from_kb(kb, encoder, folder, tmp_path / "kb", progress=False)
+    assert again["added"] == 0 and again["skipped"]["already_indexed"]["count"] == 2
+
+
+def test_faces_from_kb_errors(tmp_path, p18_kb, small_kb):
+    from indexer.faces import build_face_index_from_kb
+
+    kb, folder = p18_kb
+    with pytest.raises(InputError, match="no such folder"):
+        build_face_index_from_kb(kb, None, tmp_path / "missing", tmp_path / "kb", progress=False)
+    with pytest.raises(InputError, match="has no entity images"):
+        build_face_index_from_kb(small_kb, None, folder, tmp_path / "kb", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"none of the 5 image files the KB names is in .*empty"):
+        build_face_index_from_kb(kb, None, tmp_path / "empty", tmp_path / "kb", progress=False)
