@@ -223,8 +223,10 @@ def link(
     threads: ThreadsOpt = None,
     batch_size: BatchOpt = None,
     settings: SetOpt = None,
+    workers: Annotated[Optional[str], typer.Option("--workers", show_default=False, help="Processes linking in parallel, or auto (all cores); the linker is loaded once and shared, the output is the same as with 1 [default: 1].")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (documents/s, mentions/s, ETA).")] = True,
 ) -> None:
     """Link the mentions of documents: given spans ("mentions") or detected ones.
 
@@ -234,11 +236,13 @@ def link(
     score and candidates, and "warnings" for unreadable images.
     """
     from linker.api import link_file
+    from linker.corpus import parse_workers
 
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
     link_file(input, out, fmt=fmt, html=html, home=home, kb=kb, model=model, face_model=face_model,
               overrides=_overrides(settings, joint=joint, mentions=mentions, spacy_model=spacy_model,
-                                   threads=threads, batch_size=batch_size))
+                                   threads=threads, batch_size=batch_size),
+              workers=parse_workers(workers), progress=progress)
 
 
 @app.command("config")
