@@ -90,7 +90,7 @@ def plan_blocks(files: list[Path], block: int) -> list[dict]:
         if docs:
             blocks.append({"file": str(f), "start": start, "stop": lines, "docs": docs})
     for i, b in enumerate(blocks):
-        b["shard"] = f"{i:06d}.jsonl"
+        b["shard"] = f"{i:08d}.jsonl"
     return blocks
 
 
@@ -278,7 +278,8 @@ def link_ray(input, out_dir, *, load: dict, address: str | None = None, actors: 
     for b in blocks:
         r = results.get(b["shard"]) or _shard_counts(out / b["shard"])
         row = {"shard": b["shard"], "file": b["file"], "rows" if b["file"].endswith(".parquet") else "lines":
-               [b["start"], b["stop"]], **{k: int(r[k]) for k in COUNTS}}
+               [b["start"], b["stop"]], **{k: int(r[k]) for k in COUNTS},
+               "seconds": round(float(r["seconds"]), 3) if "seconds" in r else None}  # None: an earlier run's
         shards.append(row)
         total.add(Summary(**{k: row[k] for k in COUNTS}))
     total.seconds = summary.seconds
