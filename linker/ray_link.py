@@ -274,12 +274,15 @@ def link_ray(input, out_dir, *, load: dict, address: str | None = None, actors: 
             if own:
                 ray.shutdown()
     summary = bar.close()
+    earlier = {}  # a finished earlier run's rows (with their seconds), for the shards not linked now
+    if manifest_file.is_file() and json.loads(manifest_file.read_text()).get("signature") == sig:
+        earlier = {r["shard"]: r for r in json.loads(manifest_file.read_text())["shards"]}
     shards, total = [], Summary()
     for b in blocks:
-        r = results.get(b["shard"]) or _shard_counts(out / b["shard"])
+        r = results.get(b["shard"]) or earlier.get(b["shard"]) or _shard_counts(out / b["shard"])
         row = {"shard": b["shard"], "file": b["file"], "rows" if b["file"].endswith(".parquet") else "lines":
                [b["start"], b["stop"]], **{k: int(r[k]) for k in COUNTS},
-               "seconds": round(float(r["seconds"]), 3) if "seconds" in r else None}  # None: an earlier run's
+               "seconds": round(float(r["seconds"]), 3) if r.get("seconds") is not None else None}  # None: unknown
         shards.append(row)
         total.add(Summary(**{k: row[k] for k in COUNTS}))
     total.seconds = summary.seconds
