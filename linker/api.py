@@ -57,9 +57,9 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     set_threads(threads)
     stream = itertools.chain([first], docs)
     total = count_lines(input) if Path(input).suffix == ".jsonl" else None
-    bar = Progress(total, enabled=progress)
     records = []
-    with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
+    with (Progress(total, enabled=progress) as bar, _output(out) as fh,
+          HtmlView(html) if html else nullcontext() as view):
         for chunk, lines, summary in link_chunks(linker, chunked(stream, linker.config.batch_size), workers, threads):
             for doc, line in zip(chunk, lines):
                 if view is not None or fmt == "json":

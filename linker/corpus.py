@@ -198,6 +198,12 @@ class Progress:
         self.bar.set_postfix_str(f"{self.summary.mentions / elapsed:,.0f} mentions/s", refresh=False)
         self.bar.update(part.documents)
 
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()  # idempotent; on an error, the message then starts on a line of its own
+
     def close(self) -> Summary:
         self.bar.close()
         self.summary.seconds = time.perf_counter() - self._t0

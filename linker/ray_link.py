@@ -233,47 +233,11 @@ def link_ray(input, out_dir, *, load: dict, address: str | None = None, actors: 
     todo = [b for b in blocks if not (out / b["shard"]).is_file()]
     if len(todo) < len(blocks):
         log.info("resuming: %d of %d shards already complete", len(blocks) - len(todo), len(blocks))
-    bar = Progress(sum(b["docs"] for b in blocks), enabled=progress, desc="link (ray)")
-    bar.update(Summary(documents=sum(b["docs"] for b in blocks) - sum(b["docs"] for b in todo)))
-    results: dict[str, dict] = {}
-    if todo:
-        own = not ray.is_initialized()  # started here: shut down here
-        if own:
-            local = {} if address else {
-                "include_dashboard": False, "num_cpus": max(os.cpu_count() or 1, actors or 1),
-                # the actors import this very code, also when it is not the installed copy
-                "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}}}
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **local)
-        try:
-            ray.data.DataContext.get_current().enable_progress_bars = False
-            if not log.isEnabledFor(logging.DEBUG):  # Ray Data's plan and timing lines, on every run
-                logging.getLogger("ray.data").setLevel(logging.WARNING)
-            gpu = config.index_device == "gpu"
-            resources = ray.cluster_resources()
-            n = actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-            n = min(n, len(todo))
-            log.info("Ray: %d block(s) of up to %d documents on %d linker actor(s)", len(todo), block, n)
-            ds = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
-                _LinkActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1, num_gpus=1 if gpu else 0,
-                fn_constructor_kwargs={"out_dir": str(out), "load": load, "threads": config.threads or 1})
-            try:
-                for row in ds.iter_rows():
-                    r = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-                    if r["error"]:
-                        raise InputError(str(r["error"]))
-                    results[str(r["shard"])] = r
-                    bar.update(Summary(**{k: int(r[k]) for k in COUNTS}))
-            except LinkerError:
-                raise
-            except Exception as exc:  # an actor died or failed, wrapped by Ray
-                done = sum((out / b["shard"]).is_file() for b in blocks)
-                raise LinkerError(f"linking with Ray failed ({done} of {len(blocks)} shards complete in {out}; "
-                                  f"a rerun resumes): {_cause(exc)}") from None
-        finally:
-            if own:
-                ray.shutdown()
-    summary = bar.close()
+    with Progress(sum(b["docs"] for b in blocks), enabled=progress, desc="link (ray)") as bar:
+        bar.update(Summary(documents=sum(b["docs"] for b in blocks) - sum(b["docs"] for b in todo)))
+        results = _link_blocks(ray, todo, out, bar, address=address, actors=actors, config=config, load=load,
+                               block=block, total=len(blocks)) if todo else {}
+        summary = bar.close()
     earlier = {}  # a finished earlier run's rows (with their seconds), for the shards not linked now
     if manifest_file.is_file() and json.loads(manifest_file.read_text()).get("signature") == sig:
         earlier = {r["shard"]: r for r in json.loads(manifest_file.read_text())["shards"]}
@@ -292,3 +256,50 @@ def link_ray(input, out_dir, *, load: dict, address: str | None = None, actors: 
         tmp.write_text(json.dumps(manifest, indent=1))
     log.info("%s", total.line())
     return manifest
+
+
+def _link_blocks(ray, todo: list[dict], out: Path, bar, *, address, actors, config, load, block: int,
+                 total: int) -> dict[str, dict]:
+    """Link the blocks of `todo` into their shards with a pool of linker actors (starting a local
+    Ray, or joining `address`, unless Ray is running); each shard's counts, by shard name."""
+    from linker.corpus import Summary
+
+    results: dict[str, dict] = {}
+    own = not ray.is_initialized()  # started here: shut down here
+    if own:
+        local = {} if address else {
+            "include_dashboard": False, "num_cpus": max(os.cpu_count() or 1, actors or 1),
+            # the actors import this very code, also when it is not the installed copy
+            "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}}}
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **local)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        if not log.isEnabledFor(logging.DEBUG):  # Ray Data's plan and timing lines, on every run
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
+        gpu = config.index_device == "gpu"
+        resources = ray.cluster_resources()
+        n = actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
+        n = min(n, len(todo))
+        log.info("Ray: %d block(s) of up to %d documents on %d linker actor(s)", len(todo), block, n)
+        ds = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
+            _LinkActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1,
+            num_gpus=1 if gpu else 0,
+            fn_constructor_kwargs={"out_dir": str(out), "load": load, "threads": config.threads or 1})
+        try:
+            for row in ds.iter_rows():
+                r = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                if r["error"]:
+                    raise InputError(str(r["error"]))
+                results[str(r["shard"])] = r
+                bar.update(Summary(**{k: int(r[k]) for k in COUNTS}))
+        except LinkerError:
+            raise
+        except Exception as exc:  # an actor died or failed, wrapped by Ray
+            done = sum(1 for _ in out.glob("0*.jsonl"))
+            raise LinkerError(f"linking with Ray failed ({done} of {total} shards complete in {out}; "
+                              f"a rerun resumes): {_cause(exc)}") from None
+    finally:
+        if own:
+            ray.shutdown()
+    return results
