@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.errors import LinkerError
+from kb.errors import ConfigError, LinkerError
 from kb.home import DEFAULT_KB, kb_path, resolve_home
 
 app = typer.Typer(
@@ -250,7 +250,7 @@ def kb_add_faces(
 
 @app.command("link")
 def link(
-    input: Annotated[Path, typer.Argument(help="A document .json (object or list) or a .jsonl file of documents.")],
+    input: Annotated[Path, typer.Argument(help="A document .json (object or list) or a .jsonl file of documents (with --ray: also .parquet, or a folder of them).")],
     format: Annotated[Optional[str], typer.Option("--format", help="Output format: json or jsonl [default: jsonl for .jsonl input, else json].")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write output here instead of stdout.")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Also write an HTML view (highlighted mentions, face boxes over the images) to this file.")] = None,
@@ -262,8 +262,14 @@ def link(
     threads: ThreadsOpt = None,
     batch_size: BatchOpt = None,
     settings: SetOpt = None,
+    workers: Annotated[Optional[str], typer.Option("--workers", show_default=False, help="Processes linking in parallel, or auto (all cores); the linker is loaded once and shared, the output is the same as with 1 [default: 1].")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Link in a Ray Data pipeline (input: a .jsonl or .parquet file or a folder of them): linker actors write one JSONL shard per block of documents and a manifest into --out DIR; a rerun skips complete shards (pip install 'mmel[ray]').")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(help="With --ray: the Ray cluster to join (auto, ray://head:10001; the KB, input and --out must be on storage every node sees) [default: a local Ray in this process].")] = None,
+    ray_actors: Annotated[Optional[int], typer.Option(min=1, max=100000, show_default=False, help="With --ray: linker actors [default: one per CPU of the cluster].")] = None,
+    ray_block: Annotated[Optional[int], typer.Option(min=1, show_default=False, help="With --ray: documents per shard, a multiple of the batch size (the unit a rerun resumes from) [default: about 4096].")] = None,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (documents/s, mentions/s, ETA).")] = True,
 ) -> None:
     """Link the mentions of documents: given spans ("mentions") or detected ones.
 
@@ -273,11 +279,23 @@ def link(
     score and candidates, and "warnings" for unreadable images.
     """
     from linker.api import link_file
+    from linker.corpus import parse_workers
 
+    if ray or ray_address or ray_actors or ray_block:
+        from linker.ray_link import link_ray
+
+        if html or workers or (format and format != "jsonl"):
+            raise ConfigError("--ray writes JSONL shards: --html, --workers and --format json do not apply")
+        link_ray(input, out, address=ray_address, actors=ray_actors, block=ray_block, progress=progress,
+                 load={"home": home, "kb": kb, "model": model, "face_model": face_model,
+                       "overrides": _overrides(settings, joint=joint, mentions=mentions, spacy_model=spacy_model,
+                                               threads=threads, batch_size=batch_size)})
+        return
     fmt = format or ("jsonl" if input.suffix == ".jsonl" else "json")
     link_file(input, out, fmt=fmt, html=html, home=home, kb=kb, model=model, face_model=face_model,
               overrides=_overrides(settings, joint=joint, mentions=mentions, spacy_model=spacy_model,
-                                   threads=threads, batch_size=batch_size))
+                                   threads=threads, batch_size=batch_size),
+              workers=parse_workers(workers), progress=progress)
 
 
 @app.command("config")

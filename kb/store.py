@@ -324,12 +324,22 @@ def _entity(row: tuple) -> Entity:
     )
 
 
+_INHERITED: list[sqlite3.Connection] = []  # connections a forked child must neither use nor close
+
+
 def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
-    """This thread's read-only connection to the SQLite file `path`, kept in `local`."""
+    """This thread's read-only connection to the SQLite file `path`, kept in `local`.
+
+    A process forked after the connection was opened (`mmel link --workers`) opens its own:
+    SQLite connections must not cross a fork. The inherited one is kept, unused, so that it is
+    not closed under the parent either."""
     conn = getattr(local, "conn", None)
+    if conn is not None and local.pid != os.getpid():
+        _INHERITED.append(conn)
+        conn = None
     if conn is None:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        local.conn = conn
+        local.conn, local.pid = conn, os.getpid()
     return conn
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,11 +19,13 @@ from kb.home import kb_dir, kb_path, resolve_home
 from linker.document import document_record, is_single_object, read_documents
 
 FORMATS = ("json", "jsonl")
+log = logging.getLogger(__name__)
 
 
 def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "json",
               html: str | os.PathLike | None = None, home=None, kb: str = "default", model=None,
-              face_model=None, overrides: Mapping[str, object] | None = None) -> int:
+              face_model=None, overrides: Mapping[str, object] | None = None, workers: int = 1,
+              progress: bool = False) -> int:
     """Link every document of `input`, writing JSON or JSONL to `out` (stdout if None) and,
     if `html` is given, a self-contained HTML view of all documents to that file.
 
@@ -31,7 +34,11 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     `visual.alpha`, ...) applied. Returns the number of documents linked. JSON output is one
     object for an input of one bare object, else a list (a list of one stays a list); JSONL
     output is streamed batch by batch; `out` and `html` are replaced only when every document linked.
+    `workers` > 1: that many forked processes link batches in parallel (`linker.corpus`), with
+    the same output. `progress`: a progress bar (documents/s, mentions/s, ETA) on stderr; a
+    summary line is logged at the end either way.
     """
+    from linker.corpus import Progress, chunked, count_lines, link_chunks
     from linker.html import HtmlView
     from linker.pipeline import Linker, set_threads
 
@@ -45,25 +52,33 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     if first is None:
         raise InputError(f"input file {input} holds no documents")
     linker = Linker.load(home, kb, model, face_model=face_model, overrides=overrides)
-    set_threads(linker.config.threads)
+    threads = linker.config.threads
+    if workers > 1:
+        threads = threads or 1  # each worker one thread unless asked otherwise
+    set_threads(threads)
     stream = itertools.chain([first], docs)
-    records, count = [], 0
-    with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
-        while chunk := list(itertools.islice(stream, linker.config.batch_size)):
-            for linked in linker.process(chunk):
-                rec = document_record(linked.document, linked.links, linked.warnings)
-                if view is not None:
-                    view.add(linked.document, rec)
+    total = count_lines(input) if Path(input).suffix == ".jsonl" else None
+    records = []
+    with (Progress(total, enabled=progress) as bar, _output(out) as fh,
+          HtmlView(html) if html else nullcontext() as view):
+        for chunk, lines, summary in link_chunks(linker, chunked(stream, linker.config.batch_size), workers, threads):
+            for doc, line in zip(chunk, lines):
+                if view is not None or fmt == "json":
+                    rec = json.loads(line)
+                    if view is not None:
+                        view.add(doc, rec)
+                    if fmt == "json":
+                        records.append(rec)
                 if fmt == "jsonl":
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                else:
-                    records.append(rec)
+                    fh.write(line + "\n")
             fh.flush()
-            count += len(chunk)
+            bar.update(summary)
         if fmt == "json":
             json.dump(records[0] if is_single_object(input) else records, fh, indent=2, ensure_ascii=False)
             fh.write("\n")
-    return count
+        summary = bar.close()
+    log.info("%s", summary.line())
+    return summary.documents
 
 
 @contextmanager
