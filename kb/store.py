@@ -4,8 +4,8 @@ Layout of `kb.sqlite` (WAL mode once built):
 
 - `entities(idx, id, name, description, title, popularity, types, images)`: `idx` is the dense
   row number FAISS indexes use; `id` is the QID or the Wikipedia title; `title` the Wikipedia
-  article (NULL if unknown), `popularity` a number such as Wikidata's sitelink count (NULL if
-  unknown), `types` and `images` JSON lists (class ids; Commons file names). The last four were
+  article (NULL if unknown), `popularity` a number such as Wikidata's sitelink count, else the
+  number of a dump's links to the entity (NULL if neither is known), `types` and `images` JSON lists (class ids; Commons file names). The last four were
   added in schema version 3; older KBs are read with them empty.
 - `priors(mention, entity_idx, p, anchors)`: p(e|m) per mention key (see `kb.normalize`),
   indexed on `mention`.
@@ -272,6 +272,11 @@ class KBWriter:
             "DROP TABLE staging; DROP TABLE occurrences; CREATE INDEX priors_mention ON priors(mention, p DESC);"
             "CREATE INDEX priors_entity ON priors(entity_idx);"
         )
+        # an entity whose list or Wikidata gave no popularity gets the dump's links to it
+        from_anchors = c.execute(
+            "UPDATE entities SET popularity = a.n FROM (SELECT entity_idx, sum(anchors) AS n FROM priors "
+            "GROUP BY entity_idx HAVING n > 0) a WHERE a.entity_idx = entities.idx AND entities.popularity IS NULL"
+        ).rowcount
         filled = c.execute(
             "SELECT count(title), count(popularity), count(types), count(images) FROM entities"
         ).fetchone()
@@ -284,6 +289,7 @@ class KBWriter:
             "entities": c.execute("SELECT count(*) FROM entities").fetchone()[0],
             **dict(zip(("entities_with_title", "entities_with_popularity", "entities_with_types",
                         "entities_with_images"), filled)),
+            "popularity_from_anchors": from_anchors,
             **extra,
             "redirects": c.execute("SELECT count(*) FROM redirects").fetchone()[0],
             "redirects_unresolved": unresolved,

@@ -52,7 +52,9 @@ FEATURES = (
     "lowercase_mention",
     "mention_link_prob",
     "mention_anchors",
+    "popularity",
 )
+POPULARITY_SCALE = 12.0  # log1p(popularity) / this, clipped: ~160k links or sitelinks → 1
 NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
 
 _FEMALE = re.compile(r"\b(?:she|her|hers|herself|mrs|ms|miss|madame|queen|lady|princess|duchess|empress|"
@@ -366,7 +368,9 @@ def candidate_features(
     embedded, 0); columns ordered as `FEATURES`. `profiles`: the entities' `EntityProfile`s
     when already at hand (else computed here). The mention's own columns (`lowercase_mention`,
     a common noun such as "galaxies"; `mention_link_prob`; `mention_anchors`, log-scaled) are
-    the same in every row: they let the reranker weigh the rest, and set the score NIL reads."""
+    the same in every row: they let the reranker weigh the rest, and set the score NIL reads.
+    `popularity`: the entity's own (an entity list's field, Wikidata's sitelink count, else the
+    number of a dump's links to it; `kb.store`), log-scaled; 0 where the KB knows none."""
     if profiles is None:
         profiles = [entity_profile(e.name, e.description) for e in entities]
     if not surface_sims:
@@ -378,8 +382,8 @@ def candidate_features(
     s_tokens = set(s.split())
     s_words = surface_words(mention.surface)
     rows = []
-    for prof, prior, rank, sim, src, doc, ssim in zip(profiles, priors, prior_ranks, dense_sims, sources, in_document,
-                                                      surface_sims):
+    for ent, prof, prior, rank, sim, src, doc, ssim in zip(entities, profiles, priors, prior_ranks, dense_sims,
+                                                           sources, in_document, surface_sims):
         toks = prof.name_tokens
         rows.append((
             prior,
@@ -403,5 +407,6 @@ def candidate_features(
             ssim,
             "surface" in src,
             *own,
+            min(math.log1p(ent.popularity) / POPULARITY_SCALE, 1.0) if ent.popularity else 0.0,
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

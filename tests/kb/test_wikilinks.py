@@ -108,6 +108,10 @@ def test_dump_articles_keep_other_articles_out_of_the_priors(tmp_path):
     assert [c.entity for c in KnowledgeBase(part).lookup("rivers")] == ["River"]
     # the entity list defines the KB: the articles attach to its entities (Alpha by name), none is added
     assert {e.id for _, e in KnowledgeBase(part).iter_entities()} == {"Q1", "Beta Land", "River", "Gamma"}
+    # the dump's links to an entity are its popularity where the list gives none
+    pops = {e.id: e.popularity for _, e in KnowledgeBase(full).iter_entities()}
+    assert pops["Beta Land"] >= 1 and pops["River"] >= 1 and stats["popularity_from_anchors"] >= 1
+    assert KnowledgeBase(part).get("Beta Land").popularity is None  # its only link is in another article
     with pytest.raises(InputError, match="--dump-articles needs --dump"):
         build_kb(part, entities=titles, dump_articles=titles, progress=False)
 

@@ -48,3 +48,14 @@ def test_mention_columns_are_the_same_in_every_row(tiny_linker):
     ucol = {n: upper[:, i] for i, n in enumerate(FEATURES)}
     assert ucol["lowercase_mention"].tolist() == [0.0, 0.0] and ucol["surface_sim"].tolist() == [0.0, 0.0]
     assert ucol["from_surface"].tolist() == [1.0, 1.0]
+
+
+def test_popularity_column_reads_the_entity(tiny_linker):
+    from dataclasses import replace
+
+    e = tiny_linker.kb.by_idx([0, 1])
+    e = [replace(e[0], popularity=None), replace(e[1], popularity=1000.0)]
+    rows = candidate_features(mention_context("Paris", "", "", 2), e, [0.5, 0.1], [0, 1], [0.3, 0.2],
+                              [frozenset({"prior"})] * 2, [0.0, 0.0])
+    col = rows[:, FEATURES.index("popularity")]
+    assert col[0] == 0.0 and np.isclose(col[1], np.log1p(1000) / 12)
