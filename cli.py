@@ -357,8 +357,9 @@ def train_faces(
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces; beyond loopback, set an API key).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="MMEL_API_KEY", show_envvar=False, help="Require this key on every request (header X-API-Key or Authorization: Bearer), else 401; /docs and /openapi.json stay public [env MMEL_API_KEY, which other users cannot see in the process list].")] = None,
     model: ModelOpt = None,
     allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
@@ -370,19 +371,20 @@ def serve(
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
-    """Serve the linker over HTTP: POST /link, GET /entities/{id}, GET /health.
+    """Serve the linker over HTTP: POST /link, GET /entities/{id}, GET /health, GET /docs.
 
     Models and indexes are loaded once and shared by all requests. POST /link takes a document
     JSON (images inline as base64 {"id", "data"}) and returns its links; ?html=true returns
-    the HTML view.
+    the HTML view. /docs works offline (Swagger UI from the installed fastapi-offline, else a
+    plain page of the schema).
     """
     from linker.pipeline import Linker
     from linker.server import serve as run_server
 
     linker = Linker.load(home, kb, model, face_model=face_model,
                          overrides=_overrides(settings, joint=joint, threads=threads))
-    run_server(linker, host=host, port=port, allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
-               max_in_flight=max_in_flight)
+    run_server(linker, host=host, port=port, api_key=api_key, allow_local_images=allow_local_images,
+               max_body_bytes=int(max_body_mb * 1_000_000), max_in_flight=max_in_flight)
 
 
 @app.command("demo")
