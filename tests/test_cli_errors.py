@@ -149,3 +149,13 @@ def test_no_progress_index_logs_every_few_percent(tmp_path, caplog):
         build_text_index(kb, HashingTextEncoder(16), kb.path.parent, batch_size=1, progress=False)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedded")]
     assert len(lines) == 12 and lines[0].startswith("embedded 1 of 12") and "(100 %)" in lines[-1]
+
+
+def test_overlapping_or_blank_spans_are_one_line(monkeypatch, capsys, home, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    for mentions, expect in (([{"start": 0, "end": 5}, {"start": 0, "end": 8}], "overlaps mentions[0] span [0, 5) 'Obama'"),
+                             ([{"start": 5, "end": 6}], "span [5, 6) ' ' is only whitespace")):
+        docs.write_text(json.dumps({"id": "d", "text": "Obama me", "mentions": mentions}) + "\n")
+        code, err = run_main(monkeypatch, capsys, "link", str(docs), "--home", str(home))
+        line = one_error_line(err)
+        assert code == 2 and "docs.jsonl:1" in line and expect in line
