@@ -166,8 +166,8 @@ def kb_index(
             encoder_options={"device": device, "quantize": quantize, "cache_dir": cache_dir, "batch_size": batch_size},
         )
     else:
-        manifest = build_text_index(
-            store, load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
+        manifest = build_text_index(  # the encoder loads once the KB's write lock is held
+            store, lambda: load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
             kb_path(home, kb).parent,
             kind=index_type, batch_size=batch_size, progress=progress,
         )

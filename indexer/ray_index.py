@@ -140,11 +140,11 @@ def build_text_index_ray(
     if n == 0:
         raise KBError(f"{kb.path} has no entities to index")
     options = dict(encoder_options or {})
-    driver_encoder = load_text_encoder(model, device="cpu")  # model id, dim, context distillation
     kb_dir = Path(kb_dir)
-    with WriteLock(kb_dir, "indexed"):
+    with WriteLock(kb_dir, "indexed"):  # before loading a model: a second writer is refused at once
         if not kb.is_current():
             raise KBError(f"{kb.path} was rebuilt after this command opened it: run it again")
+        driver_encoder = load_text_encoder(model, device="cpu")  # model id, dim, context distillation
         started = time.time()
         own_ray = not ray.is_initialized()  # started here: shut down here
         if own_ray:

@@ -49,12 +49,15 @@ class StaticTextEncoder:
         self.model_id = STATIC_PREFIX + base_model_id
         self.dim = int(model.dim)
 
-    def encode(self, texts: list[str], batch_size: int = 1024, progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors (zero for a text without tokens)."""
+    def encode(self, texts: list[str], batch_size: int = 1024, progress=False) -> np.ndarray:
+        """Unit-length float32 vectors (zero for a text without tokens); `progress` as for
+        `indexer.text.TextEncoder.encode` (a callable is told once: the encoding is one call)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = np.asarray(self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+        out = np.asarray(self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress is True,
                                            use_multiprocessing=False, normalize=False), dtype=np.float32)
+        if callable(progress):
+            progress(len(texts))
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     @classmethod

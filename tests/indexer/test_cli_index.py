@@ -62,3 +62,54 @@ def test_kb_profiles_writes_current_profiles(home):
     assert isinstance(load_profiles(KnowledgeBase(folder / "kb.sqlite"), folder), StoredProfiles)
     res = runner.invoke(app, ["kb", "profiles", "--home", str(home), "--kb", "nope"])
     assert res.exit_code != 0 and "nope" in str(res.exception) + res.output
+
+
+def test_kb_index_refused_before_the_encoder_loads(home, monkeypatch):
+    import indexer.text
+    from kb.errors import KBBusyError
+    from kb.lock import WriteLock
+
+    loaded = []
+    real = indexer.text.load_text_encoder
+    monkeypatch.setattr(indexer.text, "load_text_encoder", lambda *a, **k: loaded.append(a) or real(*a, **k))
+    with WriteLock(home / "kbs" / "default", "built"):
+        res = runner.invoke(app, ["kb", "index", "--home", str(home), "--text-model", "hashing", "--no-progress"])
+    assert isinstance(res.exception, KBBusyError) and "being built" in str(res.exception)
+    assert loaded == []  # refused before any model loaded
+    res = runner.invoke(app, ["kb", "index", "--home", str(home), "--text-model", "hashing", "--no-progress"])
+    assert res.exit_code == 0 and loaded == [("hashing",)]
+
+
+def test_kb_index_bar_advances_per_encoder_batch(tmp_path, monkeypatch):
+    import indexer.dense
+    from indexer.dense import build_text_index
+    from indexer.text import HashingTextEncoder
+
+    updates = []
+
+    class Bar:
+        def __init__(self, iterable=(), *args, total=None, disable=False, **kwargs):
+            self.iterable, self.total, self.disable = iterable, total, disable
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def update(self, k=1):
+            if not self.disable and self.total == 8:
+                updates.append(k)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(indexer.dense, "tqdm", Bar)
+    kb = make_kb(tmp_path / "kb.sqlite")
+    build_text_index(kb, HashingTextEncoder(16), tmp_path, batch_size=3, progress=True)
+    assert updates == [3, 3, 2]  # one step per batch, though all 8 entities are one chunk
+
+
+def test_encoders_report_batches_to_a_callback():
+    from indexer.text import HashingTextEncoder
+
+    seen = []
+    HashingTextEncoder(16).encode([f"t{i}" for i in range(7)], batch_size=3, progress=seen.append)
+    assert seen == [3, 3, 1]
