@@ -38,7 +38,7 @@ from tqdm import tqdm
 from kb import prior as prior_fn
 from kb.errors import KBError
 from kb.files import temp_path
-from kb.lock import WriteLock
+from kb.lock import LOCK_FILE, WriteLock
 from kb.normalize import mention_key
 from kb.types import Candidate, Entity
 
@@ -57,12 +57,15 @@ class KBWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        folder = self.path.parent.absolute()
+        # the folders this build creates (deepest first): an aborted build removes them again
+        self._created = [p for p in (folder, *folder.parents) if not p.exists()]
         self._lock = WriteLock(self.path.parent, "built").acquire()  # also removes stale temporaries
         self.tmp = temp_path(self.path)
         try:
             self.conn = sqlite3.connect(self.tmp)
         except BaseException:
-            self._lock.release()
+            self._unlock_and_remove_created()
             raise
         self.conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
@@ -93,12 +96,27 @@ class KBWriter:
             self.abort()
 
     def abort(self) -> None:
-        """Drop the temporary build; the previous KB (if any) stays as it was."""
+        """Drop the temporary build; the previous KB (if any) stays as it was, and a KB folder
+        this build created is removed."""
         try:
             self.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+            self._unlock_and_remove_created()
+
+    def _unlock_and_remove_created(self) -> None:
+        """Release the lock; remove the folders this build created if they hold nothing but the
+        lock file (unlinked while still held)."""
+        try:
+            if self._created and {p.name for p in self._created[0].iterdir()} <= {LOCK_FILE}:
+                (self._created[0] / LOCK_FILE).unlink(missing_ok=True)
+        finally:
             self._lock.release()
+        for created in self._created:
+            try:
+                created.rmdir()
+            except OSError:  # not empty: another writer's files (or the lock just taken again)
+                break
 
     # -- adding ------------------------------------------------------------------------------
 

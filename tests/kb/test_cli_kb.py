@@ -89,3 +89,23 @@ def test_real_sample(tmp_path):
     assert d["links"] > 25_000 and out["entities"] == 98
     cands = invoke("kb", "lookup", "amphibians", "--kb", "wikisample", "--home", home)
     assert cands[0]["entity"] == "Amphibian"
+
+
+def test_failed_build_leaves_no_folder_it_created(tmp_path, tiny_dump):
+    from kb.errors import InputError
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text("hello, I am not XML\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"name": "no qid"}\n')
+    home = tmp_path / "home"
+    for source in (["--dump", str(bad)], ["--entities", str(empty)]):
+        result = runner.invoke(cli.app, ["kb", "build", *source, "--kb", "new", "--home", str(home), "--no-progress"])
+        assert isinstance(result.exception, InputError)
+        assert not home.exists()  # neither <home>/kbs/new nor the home it created
+    invoke("kb", "build", "--dump", str(tiny_dump), "--kb", "old", "--home", str(home), "--no-progress")
+    (home / "kbs" / "mine").mkdir()
+    for name in ("old", "mine", "new"):
+        runner.invoke(cli.app, ["kb", "build", "--dump", str(bad), "--kb", name, "--home", str(home), "--no-progress"])
+    assert sorted(p.name for p in (home / "kbs").iterdir()) == ["mine", "old"]  # folders it found stay
+    assert invoke("kb", "info", "--kb", "old", "--home", str(home))["entities"] == 3
