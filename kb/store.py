@@ -38,6 +38,7 @@ from tqdm import tqdm
 from kb import prior as prior_fn
 from kb.errors import KBError
 from kb.files import temp_path
+from kb.home import missing_kb_message
 from kb.lock import LOCK_FILE, WriteLock
 from kb.normalize import mention_key
 from kb.types import Candidate, Entity
@@ -318,7 +319,7 @@ class KnowledgeBase:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_file():
-            raise KBError(f"no knowledge base at {self.path}: build one with `mmel kb build`")
+            raise KBError(missing_kb_message(self.path))
         self._local = threading.local()
         self._entities: dict[int, Entity] = {}  # by_idx's cache
         try:

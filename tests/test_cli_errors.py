@@ -159,3 +159,15 @@ def test_overlapping_or_blank_spans_are_one_line(monkeypatch, capsys, home, tmp_
         code, err = run_main(monkeypatch, capsys, "link", str(docs), "--home", str(home))
         line = one_error_line(err)
         assert code == 2 and "docs.jsonl:1" in line and expect in line
+
+
+def test_missing_kb_names_the_kbs_of_the_home_and_the_option(monkeypatch, capsys, home, tmp_path, doc):
+    code, err = run_main(monkeypatch, capsys, "link", str(doc), "--home", str(home), "--kb", "nope")
+    line = one_error_line(err)
+    assert code == 2 and "'nope'" in line and "it has 'default'" in line and "--kb NAME" in line
+    (home / "kbs" / "empty-folder").mkdir(exist_ok=True)  # a folder without kb.sqlite is no KB
+    code, err = run_main(monkeypatch, capsys, "kb", "info", "--home", str(home), "--kb", "nope")
+    assert "it has 'default':" in one_error_line(err)
+    code, err = run_main(monkeypatch, capsys, "kb", "info", "--home", str(tmp_path / "fresh"))
+    line = one_error_line(err)
+    assert code == 2 and "which has none" in line and "mmel kb build --kb default" in line
