@@ -56,8 +56,22 @@ def _overrides(settings: list[str] | None, **options) -> dict:
     return {**parse_overrides(settings or ()), **{k: v for k, v in options.items() if v is not None}}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mmel {version('mmel')}")
+        except PackageNotFoundError:  # run from a checkout that is not installed
+            typer.echo("mmel (not installed: version unknown)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -171,3 +171,10 @@ def test_missing_kb_names_the_kbs_of_the_home_and_the_option(monkeypatch, capsys
     code, err = run_main(monkeypatch, capsys, "kb", "info", "--home", str(tmp_path / "fresh"))
     line = one_error_line(err)
     assert code == 2 and "which has none" in line and "mmel kb build --kb default" in line
+
+
+def test_version():
+    from importlib.metadata import version
+
+    r = CliRunner().invoke(cli.app, ["--version"])
+    assert r.exit_code == 0 and r.stdout == f"mmel {version('mmel')}\n"
