@@ -279,7 +279,7 @@ class KBWriter:
             "mentions": n_mentions,
             "priors": n_priors,
             "mentions_with_link_prob": with_link_prob,
-            "anchors_dropped": dropped_anchors,
+            "anchors_dropped": int(round(dropped_anchors)),  # a count of links (weights are counts)
             "duplicate_entities": self.duplicates,
         }
 
@@ -311,6 +311,14 @@ def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         local.conn = conn
     return conn
+
+
+_COUNTS = ("anchors_dropped",)  # counts that KBs of earlier versions stored as floats
+
+
+def _as_count(value):
+    """A whole float as an int (`1.0` -> `1`); anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class KnowledgeBase:
@@ -442,4 +450,5 @@ class KnowledgeBase:
         size = sum(
             p.stat().st_size for p in self.path.parent.iterdir() if p.is_file()
         )
-        return {"path": str(self.path), "size_mb": round(size / 2**20, 2), **self.meta}
+        meta = {k: _as_count(v) if k in _COUNTS else v for k, v in self.meta.items()}  # KBs built before
+        return {"path": str(self.path), "size_mb": round(size / 2**20, 2), **meta}

@@ -109,3 +109,14 @@ def test_failed_build_leaves_no_folder_it_created(tmp_path, tiny_dump):
         runner.invoke(cli.app, ["kb", "build", "--dump", str(bad), "--kb", name, "--home", str(home), "--no-progress"])
     assert sorted(p.name for p in (home / "kbs").iterdir()) == ["mine", "old"]  # folders it found stay
     assert invoke("kb", "info", "--kb", "old", "--home", str(home))["entities"] == 3
+
+
+def test_build_stats_print_counts_as_integers(tmp_path, tiny_dump):
+    home = str(tmp_path / "home")
+    out = invoke("kb", "build", "--dump", str(tiny_dump), "--home", home, "--no-progress")
+    info = invoke("kb", "info", "--home", home)
+    for stats in (out, info, out["dump"]):
+        for key, value in stats.items():
+            if not key.endswith(("seconds", "_per_s", "_mb")) and isinstance(value, (int, float)):
+                assert type(value) is int, (key, value)
+    assert out["anchors_dropped"] == 0 and '"anchors_dropped": 0,' in runner.invoke(cli.app, ["kb", "info", "--home", home]).stdout
