@@ -345,7 +345,10 @@ def build_text_index(
         if not kb.is_current():
             raise KBError(f"{kb.path} was rebuilt after this command opened it: run it again")
         if not hasattr(encoder, "encode"):  # a loader
-            encoder = encoder()
+            from indexer.text import hf_progress
+
+            with hf_progress(progress):
+                encoder = encoder()
         return _build_text_index(kb, encoder, kb_dir, kind, batch_size, progress, chunk)
 
 
@@ -416,7 +419,7 @@ def write_text_index(kb, encoder, kb_dir, vectors: np.ndarray, ids: np.ndarray, 
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
         from indexer.static import build_context_encoder  # fast context encoder now, not at link time
 
-        build_context_encoder(kb, encoder, kb_dir)
+        build_context_encoder(kb, encoder, kb_dir, progress=progress)
     return index.manifest
 
 

