@@ -272,6 +272,10 @@ def link(
     Output per document: each mention with start, end, surface, entity (null = not in the KB),
     score and top candidates; when the KB has a face index, "faces" with image, box, entity,
     score and candidates, and "warnings" for unreadable images.
+
+    The input is checked whole before any model loads (it is read twice, streamed): a bad
+    document at a later line is an error with nothing written, on stdout too; JSONL output
+    is then streamed batch by batch.
     """
     from linker.api import link_file
 

@@ -28,8 +28,13 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
 
     The linker is `Linker.load(home, kb, model, face_model, overrides)`: the config saved with
     the model, with `overrides` (dotted keys: `joint`, `mentions`, `threads`, `batch_size`,
-    `visual.alpha`, ...) applied. Returns the number of documents linked. JSONL output is
-    streamed batch by batch; `out` and `html` are replaced only when every document linked.
+    `visual.alpha`, ...) applied. Returns the number of documents linked.
+
+    The input is read twice, streamed each time: first every document is checked (before any
+    model loads), then they are linked. So a bad document at a later line is an error before
+    anything is written, on stdout too, while JSONL output still streams batch by batch and no
+    more than one document (one `.json` file) is held at once by the check. `out` and `html`
+    are replaced only when every document linked.
     """
     from linker.html import HtmlView
     from linker.pipeline import Linker, set_threads
@@ -39,13 +44,11 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     for path, option in ((out, "--out"), (html, "--html")):
         if path is not None:
             check_writable(path, option)
-    docs = read_documents(input)
-    first = next(docs, None)  # validate the input before loading models
-    if first is None:
+    if sum(1 for _ in read_documents(input)) == 0:  # check the whole input, before models load
         raise InputError(f"input file {input} holds no documents")
     linker = Linker.load(home, kb, model, face_model=face_model, overrides=overrides)
     set_threads(linker.config.threads)
-    stream = itertools.chain([first], docs)
+    stream = read_documents(input)
     records, count = [], 0
     with _output(out) as fh, HtmlView(html) if html else nullcontext() as view:
         while chunk := list(itertools.islice(stream, linker.config.batch_size)):

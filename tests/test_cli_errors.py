@@ -178,3 +178,38 @@ def test_version():
 
     r = CliRunner().invoke(cli.app, ["--version"])
     assert r.exit_code == 0 and r.stdout == f"mmel {version('mmel')}\n"
+
+
+def test_link_prints_no_document_before_an_error_at_a_later_line(monkeypatch, capsys, home, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    bad = {"id": "bad", "text": "Obama me", "mentions": [{"start": 0, "end": 5}, {"start": 2, "end": 8}]}
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(5)) + json.dumps(bad) + "\n")
+    for fmt in ("jsonl", "json"):
+        monkeypatch.setattr(sys, "argv", ["mmel", "link", str(docs), "--home", str(home), "--format", fmt,
+                                          "--batch-size", "1"])
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+        captured = capsys.readouterr()
+        assert exc.value.code == 2 and captured.out == "" and "docs.jsonl:6" in one_error_line(captured.err)
+
+
+def test_link_jsonl_to_stdout_still_streams(monkeypatch, capsys, home, tmp_path):
+    """Each batch is on stdout before the next batch links (the input is read twice, not held)."""
+    import linker.pipeline
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(3)))
+    seen = []
+    real = linker.pipeline.Linker.process
+
+    def process(self, chunk, *args, **kwargs):
+        seen.append((chunk[0].id, capsys.readouterr().out.count('"id"')))
+        return real(self, chunk, *args, **kwargs)
+
+    monkeypatch.setattr(linker.pipeline.Linker, "process", process)
+    monkeypatch.setattr(sys, "argv", ["mmel", "link", str(docs), "--home", str(home), "--batch-size", "1"])
+    try:
+        cli.main()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert [s[0] for s in seen] == ["d0", "d1", "d2"] and [s[1] for s in seen] == [0, 1, 1]
