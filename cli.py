@@ -56,8 +56,22 @@ def _overrides(settings: list[str] | None, **options) -> dict:
     return {**parse_overrides(settings or ()), **{k: v for k, v in options.items() if v is not None}}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"mmel {version('mmel')}")
+        except PackageNotFoundError:  # run from a checkout that is not installed
+            typer.echo("mmel (not installed: version unknown)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -174,8 +188,8 @@ def kb_index(
             encoder_options={"device": device, "quantize": quantize, "cache_dir": cache_dir, "batch_size": batch_size},
         )
     else:
-        manifest = build_text_index(
-            store, load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
+        manifest = build_text_index(  # the encoder loads once the KB's write lock is held
+            store, lambda: load_text_encoder(text_model, device=device, quantize=quantize, cache_dir=cache_dir),
             kb_path(home, kb).parent,
             kind=index_type, batch_size=batch_size, progress=progress,
         )
@@ -277,6 +291,10 @@ def link(
     Output per document: each mention with start, end, surface, entity (null = not in the KB),
     score and top candidates; when the KB has a face index, "faces" with image, box, entity,
     score and candidates, and "warnings" for unreadable images.
+
+    The input is checked whole before any model loads (it is read twice, streamed): a bad
+    document at a later line is an error with nothing written, on stdout too; JSONL output
+    is then streamed batch by batch.
     """
     from linker.api import link_file
     from linker.corpus import parse_workers
@@ -388,8 +406,9 @@ def train_faces(
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces; beyond loopback, set an API key).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="MMEL_API_KEY", show_envvar=False, help="Require this key on every request (header X-API-Key or Authorization: Bearer), else 401; /docs and /openapi.json stay public [env MMEL_API_KEY, which other users cannot see in the process list].")] = None,
     model: ModelOpt = None,
     allow_local_images: Annotated[bool, typer.Option("--allow-local-images", help="Accept image 'path's naming files on this machine (default: only base64 'data').")] = False,
     max_body_mb: Annotated[float, typer.Option(min=0.001, max=1024, help="Largest accepted request body, in MB.")] = 2.0,
@@ -401,19 +420,20 @@ def serve(
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
 ) -> None:
-    """Serve the linker over HTTP: POST /link, GET /entities/{id}, GET /health.
+    """Serve the linker over HTTP: POST /link, GET /entities/{id}, GET /health, GET /docs.
 
     Models and indexes are loaded once and shared by all requests. POST /link takes a document
     JSON (images inline as base64 {"id", "data"}) and returns its links; ?html=true returns
-    the HTML view.
+    the HTML view. /docs works offline (Swagger UI from the installed fastapi-offline, else a
+    plain page of the schema).
     """
     from linker.pipeline import Linker
     from linker.server import serve as run_server
 
     linker = Linker.load(home, kb, model, face_model=face_model,
                          overrides=_overrides(settings, joint=joint, threads=threads))
-    run_server(linker, host=host, port=port, allow_local_images=allow_local_images, max_body_bytes=int(max_body_mb * 1_000_000),
-               max_in_flight=max_in_flight)
+    run_server(linker, host=host, port=port, api_key=api_key, allow_local_images=allow_local_images,
+               max_body_bytes=int(max_body_mb * 1_000_000), max_in_flight=max_in_flight)
 
 
 @app.command("demo")

@@ -34,6 +34,8 @@ from kb.files import atomic_path
 from kb.lock import WriteLock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from indexer.text import TextEncoder
     from kb.store import KnowledgeBase
 
@@ -319,7 +321,7 @@ def entity_text(name: str, description: str) -> str:
 
 def build_text_index(
     kb: KnowledgeBase,
-    encoder: TextEncoder,
+    encoder: TextEncoder | Callable[[], TextEncoder],
     kb_dir: str | os.PathLike,
     kind: str = "auto",
     batch_size: int | None = None,
@@ -329,9 +331,11 @@ def build_text_index(
     """Embed every entity of `kb` and save `<kb_dir>/text.faiss` + `text.json`; returns the manifest.
 
     Holds the KB's write lock throughout (`KBBusyError` at once if another process writes the
-    KB). Without `progress`, logs a line every 5 %. Entities are read and encoded `chunk` at a
-    time (4,096; 65,536 on a GPU, which needs long runs of texts to stay busy); `batch_size`
-    None is the encoder's default."""
+    KB). `encoder` may be a function that loads one: it is called once the lock is held, so a
+    second writer is refused before a model loads. The bar advances per encoder batch; without
+    `progress`, a line is logged every 5 %. Entities are read and encoded `chunk` at a time
+    (4,096; 65,536 on a GPU, which needs long runs of texts to stay busy); `batch_size` None is
+    the encoder's default."""
     if kind not in KINDS:
         raise ConfigError(f"unknown index type {kind!r}: choose one of {', '.join(KINDS)}")
     n = len(kb)
@@ -340,6 +344,11 @@ def build_text_index(
     with WriteLock(kb_dir, "indexed"):
         if not kb.is_current():
             raise KBError(f"{kb.path} was rebuilt after this command opened it: run it again")
+        if not hasattr(encoder, "encode"):  # a loader
+            from indexer.text import hf_progress
+
+            with hf_progress(progress):
+                encoder = encoder()
         return _build_text_index(kb, encoder, kb_dir, kind, batch_size, progress, chunk)
 
 
@@ -357,14 +366,24 @@ def _build_text_index(kb, encoder, kb_dir, kind: str, batch_size: int | None, pr
 
     def flush() -> None:
         nonlocal row
-        vecs = encoder.encode([t for _, t in batch], **({"batch_size": batch_size} if batch_size else {}))
+        shown = 0
+
+        def advance(k: int) -> None:  # per encoder batch
+            nonlocal shown
+            k = min(k, len(batch) - shown)
+            shown += k
+            bar.update(k)
+
+        vecs = encoder.encode([t for _, t in batch], **({"batch_size": batch_size} if batch_size else {}),
+                              progress=advance if progress else False)
         vectors[row : row + len(batch)] = vecs
         ids[row : row + len(batch)] = [i for i, _ in batch]
         row += len(batch)
         if not progress:
             log.info("embedded %d of %d entities (%d %%), %.0f entities/s", row, n, row * 100 // n,
                      row / max(time.time() - started, 1e-9))
-        bar.update(len(batch))
+        if shown < len(batch):  # what the encoder did not report
+            bar.update(len(batch) - shown)
         batch.clear()
 
     for idx, ent in kb.iter_entities():
@@ -400,7 +419,7 @@ def write_text_index(kb, encoder, kb_dir, vectors: np.ndarray, ids: np.ndarray, 
     if hasattr(encoder, "tokenizer") and hasattr(encoder, "model"):  # a transformer: distil its
         from indexer.static import build_context_encoder  # fast context encoder now, not at link time
 
-        build_context_encoder(kb, encoder, kb_dir)
+        build_context_encoder(kb, encoder, kb_dir, progress=progress)
     return index.manifest
 
 

@@ -129,7 +129,7 @@ def build_text_index_ray(
     local Ray in this process. `actors`: encoder actors (default: one per GPU of the cluster, else
     one per `cpus_per_actor` cores, default 2 or all if fewer). Holds the KB's write lock."""
     from indexer.dense import KINDS, write_text_index
-    from indexer.text import load_text_encoder
+    from indexer.text import hf_progress, load_text_encoder
 
     ray = _ray()
     if kind not in KINDS:
@@ -140,11 +140,12 @@ def build_text_index_ray(
     if n == 0:
         raise KBError(f"{kb.path} has no entities to index")
     options = dict(encoder_options or {})
-    driver_encoder = load_text_encoder(model, device="cpu")  # model id, dim, context distillation
     kb_dir = Path(kb_dir)
-    with WriteLock(kb_dir, "indexed"):
+    with WriteLock(kb_dir, "indexed"):  # before loading a model: a second writer is refused at once
         if not kb.is_current():
             raise KBError(f"{kb.path} was rebuilt after this command opened it: run it again")
+        with hf_progress(progress):
+            driver_encoder = load_text_encoder(model, device="cpu")  # model id, dim, context distillation
         started = time.time()
         own_ray = not ray.is_initialized()  # started here: shut down here
         if own_ray:

@@ -21,7 +21,9 @@ with our manifest `<kb_dir>/context.json` (base transformer, KB checksum).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import json
 import logging
 import os
@@ -49,24 +51,33 @@ class StaticTextEncoder:
         self.model_id = STATIC_PREFIX + base_model_id
         self.dim = int(model.dim)
 
-    def encode(self, texts: list[str], batch_size: int = 1024, progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors (zero for a text without tokens)."""
+    def encode(self, texts: list[str], batch_size: int = 1024, progress=False) -> np.ndarray:
+        """Unit-length float32 vectors (zero for a text without tokens); `progress` as for
+        `indexer.text.TextEncoder.encode` (a callable is told once: the encoding is one call)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = np.asarray(self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+        out = np.asarray(self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress is True,
                                            use_multiprocessing=False, normalize=False), dtype=np.float32)
+        if callable(progress):
+            progress(len(texts))
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     @classmethod
-    def distill(cls, transformer) -> StaticTextEncoder:
+    def distill(cls, transformer, progress: bool = True) -> StaticTextEncoder:
         """Distil from a `TransformerTextEncoder` (its model and tokenizer; the model is copied,
-        model2vec reshapes the one it is given)."""
+        model2vec reshapes the one it is given); `progress`: model2vec's bar over the vocabulary."""
         from model2vec.distill import distill_from_model
 
         # it looks the model's name up on the Hugging Face Hub (for its language) and warns offline
         logging.getLogger("model2vec.distill.distillation").setLevel(logging.ERROR)
-        model = distill_from_model(model=copy.deepcopy(transformer.model), tokenizer=transformer.tokenizer,
-                                   device=str(transformer.device), pca_dims=None)
+        for chatty in ("model2vec", "skeletoken"):  # INFO per token remapped, per file saved
+            if logging.getLogger(chatty).level == logging.NOTSET:
+                logging.getLogger(chatty).setLevel(logging.WARNING)
+        from indexer.text import hf_progress
+
+        with _model2vec_bars(progress), hf_progress(progress):
+            model = distill_from_model(model=copy.deepcopy(transformer.model), tokenizer=transformer.tokenizer,
+                                       device=str(transformer.device), pca_dims=None)
         return cls(model, transformer.model_id)
 
     def save(self, folder: str | os.PathLike) -> None:
@@ -82,7 +93,24 @@ class StaticTextEncoder:
             raise ModelLoadError(f"cannot load static encoder {folder}: {exc}") from None
 
 
-def cached_context_encoder(transformer) -> Path | None:
+@contextlib.contextmanager
+def _model2vec_bars(progress: bool):
+    """Within: model2vec's distillation shows its tqdm bar only if `progress` (it has no option
+    for it, so its module's `tqdm` is swapped for a disabled one)."""
+    from model2vec.distill import inference
+
+    if progress or not hasattr(inference, "tqdm"):
+        yield
+        return
+    shown = inference.tqdm
+    inference.tqdm = functools.partial(shown, disable=True)
+    try:
+        yield
+    finally:
+        inference.tqdm = shown
+
+
+def cached_context_encoder(transformer, progress: bool = True) -> Path | None:
     """The folder `<cache_dir>/context-<fingerprint>/` holding `transformer`'s distilled encoder,
     distilled into it first when missing; None when the transformer has no `cache_dir`. The
     distillation depends on the transformer only, not on a KB, so every KB indexed with it (and
@@ -94,7 +122,7 @@ def cached_context_encoder(transformer) -> Path | None:
     if not (cached / DONE).is_file():
         part = cached.with_name(f".{cached.name}.{os.getpid()}")
         shutil.rmtree(part, ignore_errors=True)
-        StaticTextEncoder.distill(transformer).save(part)
+        StaticTextEncoder.distill(transformer, progress=progress).save(part)
         (part / DONE).touch()
         try:
             os.replace(part, cached)
@@ -105,18 +133,18 @@ def cached_context_encoder(transformer) -> Path | None:
     return cached
 
 
-def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike) -> Path:
+def build_context_encoder(kb, transformer, kb_dir: str | os.PathLike, progress: bool = True) -> Path:
     """Distil the static context encoder for a KB's transformer (or copy it from the
     transformer's cache, `cached_context_encoder`) into `<kb_dir>/context/` with its manifest
     `<kb_dir>/context.json`."""
     folder = Path(kb_dir) / CONTEXT_FILE
     shutil.rmtree(folder, ignore_errors=True)
-    cached = cached_context_encoder(transformer)
+    cached = cached_context_encoder(transformer, progress=progress)
     if cached is not None:
         shutil.copytree(cached, folder)
         log.info("static context encoder copied from %s", cached)
     else:
-        StaticTextEncoder.distill(transformer).save(folder)
+        StaticTextEncoder.distill(transformer, progress=progress).save(folder)
     folder.with_suffix(".json").write_text(json.dumps({
         "format": FORMAT, "model_id": STATIC_PREFIX + transformer.model_id,
         "base_model_id": transformer.model_id, "kb_checksum": kb.checksum,

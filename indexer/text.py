@@ -7,6 +7,7 @@ tests and debugging (`--text-model hashing`); it knows spelling, not meaning.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -18,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, Union, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 HASHING_ID = "hashing"
+Progress = Union[bool, Callable[[int], object]]  # an encoder's progress: a bar (True) or a callback
 
 
 @runtime_checkable
@@ -38,9 +40,19 @@ class TextEncoder(Protocol):
     model_id: str
     dim: int
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """`(len(texts), dim)` float32, each row of L2 norm 1."""
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Progress = False) -> np.ndarray:
+        """`(len(texts), dim)` float32, each row of L2 norm 1. `progress`: True for a bar of its
+        own, or a callable called with the count of texts done after each batch (a caller's bar)."""
         ...
+
+
+def progress_of(progress: Progress, total: int, desc: str = "encode"):
+    """`(advance, close)` for an encoder's `progress` argument: a bar of its own (True), the
+    caller's callable, or nothing (False)."""
+    if callable(progress):
+        return progress, lambda: None
+    bar = tqdm(total=total, disable=not progress, desc=desc, unit=" texts")
+    return bar.update, bar.close
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -67,9 +79,10 @@ class HashingTextEncoder:
         grams = [t[i : i + self.n] for i in range(max(len(t) - self.n + 1, 0))]
         return grams + [f"w:{w}" for w in t.split()]
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: Progress = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(tqdm(texts, disable=not progress, desc="encode", unit=" texts")):
+        advance, close = progress_of(progress, len(texts))
+        for row, text in enumerate(texts):
             feats = self._features(text)
             if not feats:
                 out[row, 0] = 1.0
@@ -78,6 +91,9 @@ class HashingTextEncoder:
                 out[row, h % self.dim] += 1.0 if (h >> 31) & 1 else -1.0
             if not out[row].any():
                 out[row, 0] = 1.0
+            if (row + 1) % batch_size == 0 or row + 1 == len(texts):  # a batch done
+                advance(row % batch_size + 1)
+        close()
         return _normalise(out)
 
 
@@ -385,9 +401,9 @@ class TransformerTextEncoder:
 
     # -- encoding -----------------------------------------------------------------------------
 
-    def encode(self, texts: list[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int | None = None, progress: Progress = False) -> np.ndarray:
         """`(len(texts), dim)` float32 unit rows; `batch_size` defaults to the encoder's (64 on
-        CPU, 1024 on CUDA)."""
+        CPU, 1024 on CUDA); `progress` as for `TextEncoder.encode`."""
         torch = self._torch
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
@@ -395,7 +411,7 @@ class TransformerTextEncoder:
             return out
         bs = int(batch_size or self.batch_size)
         spans = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
-        bar = tqdm(total=n, disable=not progress, desc="encode", unit=" texts")
+        advance, close = progress_of(progress, n)
         dev = torch.device(self.device)
         copies: deque = deque()  # (start, order, pinned host tensor, event) of chunks in flight
 
@@ -413,7 +429,7 @@ class TransformerTextEncoder:
                     vecs = np.empty((e - s, self.dim), dtype=np.float32)
                     for done in ort_pool.map(partial(self._ort_batch, ids, lengths, order, vecs),
                                              range(0, len(order), bs), repeat(bs)):
-                        bar.update(done)
+                        advance(done)
                     out[s + order] = vecs
                     continue
                 result = torch.empty((e - s, self.dim), dtype=torch.float32, device=dev)
@@ -434,7 +450,7 @@ class TransformerTextEncoder:
                     pooled = (hidden * mask.unsqueeze(-1).to(hidden.dtype)).sum(1, dtype=torch.float32)
                     pooled = pooled / n_tok.clamp(min=1).unsqueeze(1).float()
                     result[b : b + len(rows)] = torch.nn.functional.normalize(pooled, dim=1)
-                    bar.update(len(rows))
+                    advance(len(rows))
                 if self.cuda:
                     host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
                     host.copy_(result, non_blocking=True)
@@ -447,7 +463,7 @@ class TransformerTextEncoder:
             land(block=True)
         if ort_pool is not None:
             ort_pool.shutdown()
-        bar.close()
+        close()
         return out
 
     def _ort_batch(self, ids: np.ndarray, lengths: np.ndarray, order: np.ndarray, vecs: np.ndarray,
@@ -459,6 +475,23 @@ class TransformerTextEncoder:
         m = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.int64)
         vecs[b : b + len(rows)] = self._ort.run(None, {"input_ids": x, "attention_mask": m})[0]
         return len(rows)
+
+
+@contextlib.contextmanager
+def hf_progress(enabled: bool):
+    """Within: Hugging Face's own bars (e.g. "Loading weights") show only if `enabled`."""
+    if enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def load_text_encoder(model: str | None = None, device: str | None = None, **options) -> TextEncoder:

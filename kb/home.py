@@ -43,3 +43,26 @@ def kb_dir(home: str | os.PathLike | None, name: str = DEFAULT_KB) -> Path:
 def kb_path(home: str | os.PathLike | None, name: str = DEFAULT_KB) -> Path:
     """The SQLite file of KB `name`."""
     return kb_dir(home, name) / "kb.sqlite"
+
+
+def kb_names(kbs: str | os.PathLike) -> list[str]:
+    """The names of the built KBs in a `<home>/kbs` folder (those holding a `kb.sqlite`), sorted."""
+    try:
+        return sorted(p.name for p in Path(kbs).iterdir() if (p / "kb.sqlite").is_file())
+    except OSError:  # no such folder, or not readable
+        return []
+
+
+def missing_kb_message(path: str | os.PathLike) -> str:
+    """Why KB file `path` cannot be opened: with the KBs its home does have and how to choose one."""
+    path = Path(path)
+    folder = path.parent
+    if path.name != "kb.sqlite" or folder.parent.name != "kbs":  # not a KB of a data home
+        return f"no knowledge base at {path}: build one with `mmel kb build`"
+    names = kb_names(folder.parent)
+    home = folder.parent.parent
+    if not names:
+        return (f"no knowledge base {folder.name!r} in {home}, which has none: build one with "
+                f"`mmel kb build --kb {folder.name}` (or `mmel kb starter`, `mmel demo`)")
+    return (f"no knowledge base {folder.name!r} in {home}; it has {', '.join(repr(n) for n in names)}: "
+            f"choose one with --kb NAME, or build {folder.name!r} with `mmel kb build --kb {folder.name}`")

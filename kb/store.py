@@ -41,7 +41,8 @@ from tqdm import tqdm
 from kb import prior as prior_fn
 from kb.errors import KBError
 from kb.files import temp_path
-from kb.lock import WriteLock
+from kb.home import missing_kb_message
+from kb.lock import LOCK_FILE, WriteLock
 from kb.normalize import mention_key
 from kb.types import Candidate, Entity
 
@@ -60,12 +61,15 @@ class KBWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        folder = self.path.parent.absolute()
+        # the folders this build creates (deepest first): an aborted build removes them again
+        self._created = [p for p in (folder, *folder.parents) if not p.exists()]
         self._lock = WriteLock(self.path.parent, "built").acquire()  # also removes stale temporaries
         self.tmp = temp_path(self.path)
         try:
             self.conn = sqlite3.connect(self.tmp)
         except BaseException:
-            self._lock.release()
+            self._unlock_and_remove_created()
             raise
         self.conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
@@ -98,12 +102,27 @@ class KBWriter:
             self.abort()
 
     def abort(self) -> None:
-        """Drop the temporary build; the previous KB (if any) stays as it was."""
+        """Drop the temporary build; the previous KB (if any) stays as it was, and a KB folder
+        this build created is removed."""
         try:
             self.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+            self._unlock_and_remove_created()
+
+    def _unlock_and_remove_created(self) -> None:
+        """Release the lock; remove the folders this build created if they hold nothing but the
+        lock file (unlinked while still held)."""
+        try:
+            if self._created and {p.name for p in self._created[0].iterdir()} <= {LOCK_FILE}:
+                (self._created[0] / LOCK_FILE).unlink(missing_ok=True)
+        finally:
             self._lock.release()
+        for created in self._created:
+            try:
+                created.rmdir()
+            except OSError:  # not empty: another writer's files (or the lock just taken again)
+                break
 
     # -- adding ------------------------------------------------------------------------------
 
@@ -296,7 +315,7 @@ class KBWriter:
             "mentions": n_mentions,
             "priors": n_priors,
             "mentions_with_link_prob": with_link_prob,
-            "anchors_dropped": dropped_anchors,
+            "anchors_dropped": int(round(dropped_anchors)),  # a count of links (weights are counts)
             "duplicate_entities": self.duplicates,
         }
 
@@ -349,13 +368,21 @@ def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
     return conn
 
 
+_COUNTS = ("anchors_dropped",)  # counts that KBs of earlier versions stored as floats
+
+
+def _as_count(value):
+    """A whole float as an int (`1.0` -> `1`); anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class KnowledgeBase:
     """Read-only access to a built KB. Safe to share between threads."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_file():
-            raise KBError(f"no knowledge base at {self.path}: build one with `mmel kb build`")
+            raise KBError(missing_kb_message(self.path))
         self._local = threading.local()
         self._entities: dict[int, Entity] = {}  # by_idx's cache
         try:
@@ -491,4 +518,5 @@ class KnowledgeBase:
         size = sum(
             p.stat().st_size for p in self.path.parent.iterdir() if p.is_file()
         )
-        return {"path": str(self.path), "size_mb": round(size / 2**20, 2), **self.meta}
+        meta = {k: _as_count(v) if k in _COUNTS else v for k, v in self.meta.items()}  # KBs built before
+        return {"path": str(self.path), "size_mb": round(size / 2**20, 2), **meta}

@@ -4,7 +4,6 @@ Kept out of `cli.py` so the CLI stays a thin layer of argument parsing.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ from pathlib import Path
 from kb.errors import ConfigError, InputError
 from kb.files import atomic_path, check_writable
 from kb.home import kb_dir, kb_path, resolve_home
-from linker.document import document_record, is_single_object, read_documents
+from linker.document import is_single_object, read_documents
 
 FORMATS = ("json", "jsonl")
 log = logging.getLogger(__name__)
@@ -37,6 +36,11 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     `workers` > 1: that many forked processes link batches in parallel (`linker.corpus`), with
     the same output. `progress`: a progress bar (documents/s, mentions/s, ETA) on stderr; a
     summary line is logged at the end either way.
+
+    The input is read twice, streamed each time: first every document is checked (before any
+    model loads), then they are linked. So a bad document at a later line is an error before
+    anything is written, on stdout too, while no more than one document (one `.json` file) is
+    held at once by the check.
     """
     from linker.corpus import Progress, chunked, count_lines, link_chunks
     from linker.html import HtmlView
@@ -47,16 +51,14 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     for path, option in ((out, "--out"), (html, "--html")):
         if path is not None:
             check_writable(path, option)
-    docs = read_documents(input)
-    first = next(docs, None)  # validate the input before loading models
-    if first is None:
+    if sum(1 for _ in read_documents(input)) == 0:  # check the whole input, before models load
         raise InputError(f"input file {input} holds no documents")
     linker = Linker.load(home, kb, model, face_model=face_model, overrides=overrides)
     threads = linker.config.threads
     if workers > 1:
         threads = threads or 1  # each worker one thread unless asked otherwise
     set_threads(threads)
-    stream = itertools.chain([first], docs)
+    stream = read_documents(input)
     total = count_lines(input) if Path(input).suffix == ".jsonl" else None
     records = []
     with (Progress(total, enabled=progress) as bar, _output(out) as fh,

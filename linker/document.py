@@ -24,8 +24,27 @@ def _int(value, what: str) -> int:
     return value
 
 
-def parse_document(obj, where: str = "document", base: Path | None = None) -> Document:
-    """Validate a JSON object into a `Document`; image paths are resolved against `base`."""
+def _check_spans(spans: list[TextMention], where: str) -> None:
+    """Refuse overlapping spans (a mention inside or across another), naming both."""
+    order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
+    reach = None  # the span seen so far that ends last
+    for i in order:
+        if reach is not None and spans[i].start < spans[reach].end:
+            a, b = sorted((reach, i))
+            raise InputError(
+                f"{where}: mentions[{b}] span [{spans[b].start}, {spans[b].end}) {spans[b].surface!r} overlaps "
+                f"mentions[{a}] span [{spans[a].start}, {spans[a].end}) {spans[a].surface!r}; give disjoint spans"
+            )
+        if reach is None or spans[i].end > spans[reach].end:
+            reach = i
+
+
+def parse_document(obj, where: str = "document", base: Path | None = None, allow_overlaps: bool = False) -> Document:
+    """Validate a JSON object into a `Document`; image paths are resolved against `base`.
+
+    Given spans must lie in the text, hold a non-space character and (unless `allow_overlaps`,
+    for gold files that repeat a span with several answers) not overlap.
+    """
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     text = obj.get("text")
@@ -50,7 +69,14 @@ def parse_document(obj, where: str = "document", base: Path | None = None) -> Do
                 raise InputError(
                     f"{where}: mentions[{i}] span [{start}, {end}) is outside the text (length {len(text)})"
                 )
+            if not text[start:end].strip():
+                raise InputError(
+                    f"{where}: mentions[{i}] span [{start}, {end}) {text[start:end]!r} is only whitespace; "
+                    "a mention needs a word"
+                )
             spans.append(TextMention(start, end, text[start:end]))
+        if not allow_overlaps:
+            _check_spans(spans, where)
         mentions = tuple(spans)
     images = []
     raw_images = obj.get("images") or []

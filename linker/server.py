@@ -6,6 +6,14 @@ Endpoints:
   returns the HTML view (`linker.html`) instead.
 - ``GET /entities/{id}`` — one KB entity, or 404.
 - ``GET /health`` — status, KB counts and the models in use.
+- ``GET /docs`` — the API's docs, offline: Swagger UI from the assets of the installed package
+  ``fastapi-offline`` (the ``serve`` extra), else a self-contained page of the OpenAPI schema
+  (``GET /openapi.json``); no CDN either way.
+
+With an API key (``create_app(..., api_key=KEY)``, ``mmel serve --api-key`` or ``MMEL_API_KEY``)
+every request except the docs and the schema must carry it, as ``X-API-Key: KEY`` or
+``Authorization: Bearer KEY``; else 401. The docs page and the schema hold nothing of the KB and
+stay public so that a browser can open them (Swagger UI's "Authorize" sends the key).
 
 Untrusted input is bounded: the body size (413), the pixels of each image (413, read from the
 header before decoding), the number of given or detected mentions (422), the requests processed
@@ -19,7 +27,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
+import html as html_lib
 import io
+import ipaddress
 import json
 import logging
 import tempfile
@@ -29,8 +40,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,6 +64,96 @@ MAX_IMAGE_PIXELS = 50e6
 MAX_MENTIONS = 1_000
 MAX_IN_FLIGHT = 16  # POST /link requests processed at once; more get 503 + Retry-After
 _IMAGE_TYPES = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp"}
+DOCS_ASSETS_URL = "/docs-assets"
+PUBLIC_PATHS = ("/docs", "/openapi.json")  # and DOCS_ASSETS_URL/…: readable without the API key
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+class Span(BaseModel):
+    """A mention to link: half-open character offsets into the document's text."""
+
+    start: int = Field(ge=0, description="Offset of the mention's first character.")
+    end: int = Field(gt=0, description="Offset one past its last character (start < end <= len(text)).")
+
+
+class InlineImage(BaseModel):
+    """An image of the document, sent inline."""
+
+    id: str | None = Field(None, description="The image's id in the output's faces [default: its position].")
+    data: str | None = Field(None, description="The image file as base64, or a data: URL (" + ", ".join(_IMAGE_TYPES) + ").")
+    path: str | None = Field(None, description="A file on the server instead of data; refused (403) unless the server "
+                                               "was started with --allow-local-images.")
+
+
+class LinkDocument(BaseModel):
+    """A document to link: the input of `mmel link`, with its images inline.
+
+    Documents the request body of ``POST /link``; the body itself is validated by
+    `linker.document.parse_document` (the same checks as the CLI).
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "d1", "text": "Obama went to Paris.", "mentions": [{"start": 0, "end": 5}, {"start": 14, "end": 19}]},
+        {"id": "d2", "text": "Angela Merkel met Joe Biden in Berlin."},
+    ]})
+
+    id: str | int | None = Field(None, description="Echoed in the output.")
+    text: str = Field(description="The document's text.")
+    mentions: list[Span] | None = Field(None, description="The spans to link (no overlaps, no blank spans); "
+                                                          "omitted: mentions are detected.")
+    images: list[InlineImage] | None = Field(None, description="Images whose faces are linked.")
+
+
+def docs_assets() -> Path | None:
+    """The folder of Swagger UI's assets in the installed package `fastapi-offline`, or None."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).parent / "static"
+    needed = ("swagger-ui-bundle.js", "swagger-ui.css")
+    return folder if all((folder / name).is_file() for name in needed) else None
+
+
+def schema_page(schema: dict) -> str:
+    """A self-contained HTML page of an OpenAPI `schema`: each operation, then the whole schema."""
+    esc = html_lib.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(schema['info']['title'])} API</title>",
+             "<style>body{font:15px/1.4 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "pre{background:#f4f4f4;padding:.6em;overflow:auto}code{font-weight:bold}</style></head><body>",
+             f"<h1>{esc(schema['info']['title'])} API</h1>",
+             f"<p>{esc(schema['info'].get('summary', ''))} The schema: <a href='openapi.json'>openapi.json</a>.</p>"]
+    for path, ops in schema.get("paths", {}).items():
+        for method, op in ops.items():
+            parts.append(f"<h2><code>{esc(method.upper())} {esc(path)}</code></h2>")
+            parts.append(f"<p>{esc(op.get('description') or op.get('summary') or '')}</p>")
+            for param in op.get("parameters", []):
+                parts.append(f"<p>parameter <code>{esc(param['name'])}</code> ({esc(param.get('in', ''))})</p>")
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body:
+                parts.append(f"<p>request body:</p><pre>{esc(json.dumps(body, indent=2))}</pre>")
+    parts.append(f"<h2>Schemas</h2><pre>{esc(json.dumps(schema.get('components', {}), indent=2))}</pre></body></html>")
+    return "".join(parts)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name to listen on) is reachable only from this machine."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def key_matches(headers, api_key: str) -> bool:
+    """Whether request `headers` carry `api_key` as X-API-Key or `Authorization: Bearer` (constant time)."""
+    given = headers.get("x-api-key")
+    if given is None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    return given is not None and hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8"))
 
 
 class HTTPProblem(Exception):
@@ -228,17 +333,65 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: float = MAX_IMAGE_PIXELS,
                allow_local_images: bool = False, max_mentions: int = MAX_MENTIONS,
-               max_in_flight: int = MAX_IN_FLIGHT) -> FastAPI:
+               max_in_flight: int = MAX_IN_FLIGHT, api_key: str | None = None) -> FastAPI:
     """The app serving `linker` (loaded once, shared by all requests; it is read-only).
 
     At most `max_in_flight` POST /link requests are processed at once; more get 503 with
-    `Retry-After`. Decoded images are further bounded by `indexer.faces.DECODE_BUDGET`.
+    `Retry-After`. Decoded images are further bounded by `indexer.faces.DECODE_BUDGET`. With
+    `api_key`, every request but the docs and the schema must carry it (else 401).
     """
     app = FastAPI(
         title="mmel", summary="Multimodal entity linking: text mentions and faces to a KB.",
+        docs_url=None, redoc_url=None,  # /docs below: served from local assets, never a CDN
     )
     app.state.linker = linker
     app.state.in_flight = 0
+    api_key = api_key or None
+
+    if api_key:
+        @app.middleware("http")
+        async def _require_key(request: Request, call_next):
+            path = request.url.path
+            if path in PUBLIC_PATHS or path.startswith(DOCS_ASSETS_URL + "/") or key_matches(request.headers, api_key):
+                return await call_next(request)
+            return _error(401, "missing or wrong API key: send it as the header 'X-API-Key: <key>' "
+                          "or 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+
+    def _openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            body = LinkDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update({**body.pop("$defs", {}), "LinkDocument": body})
+            schema["paths"]["/link"]["post"]["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LinkDocument"}}},
+            }
+            if api_key:
+                components["securitySchemes"] = {
+                    "APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    "Bearer": {"type": "http", "scheme": "bearer"},
+                }
+                schema["security"] = [{"APIKey": []}, {"Bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = _openapi
+    assets = docs_assets()
+    if assets is not None:
+        app.mount(DOCS_ASSETS_URL, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def _docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        if assets is None:
+            return HTMLResponse(schema_page(app.openapi()))
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title="mmel API",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # else Swagger UI asks validator.swagger.io
+        )
 
     @app.exception_handler(HTTPProblem)
     async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
@@ -264,7 +417,8 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
 
     @app.post("/link", response_model=None)
     async def link(request: Request, html: bool = False) -> JSONResponse | HTMLResponse:
-        """Link one document `{"id", "text", "mentions"?, "images": [{"id", "data"}]?}`."""
+        """Link one document `{"id", "text", "mentions"?, "images": [{"id", "data"}]?}` (schema:
+        LinkDocument; the body is read raw, within the size limit, then validated as for `mmel link`)."""
         if app.state.in_flight >= max_in_flight:  # the event loop is one thread: no lock needed
             raise HTTPProblem(503, f"server busy: {max_in_flight} requests in flight; retry shortly",
                               {"Retry-After": "1"})
@@ -300,11 +454,15 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
     return app
 
 
+def serve(linker, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, **kwargs) -> None:
+    """Run the app with uvicorn until interrupted, with the linker config's threads per request.
 
-
-def serve(linker, host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
-    """Run the app with uvicorn until interrupted, with the linker config's threads per request."""
+    Listening beyond loopback without `api_key` logs a one-line warning.
+    """
     import uvicorn
 
+    if not api_key and not is_loopback(host):
+        log.warning("serving on %s without an API key: anyone who can reach port %d can use this server; "
+                    "set --api-key or MMEL_API_KEY", host, port)
     set_threads(linker.config.threads)
-    uvicorn.run(create_app(linker, **kwargs), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(linker, api_key=api_key, **kwargs), host=host, port=port, log_level="info")

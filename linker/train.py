@@ -49,7 +49,7 @@ def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tup
     p = Path(path)
     out = []
     for where, obj in iter_jsonl(p, "labelled file"):
-        doc = parse_document(obj, where, p.resolve().parent)
+        doc = parse_document(obj, where, p.resolve().parent, allow_overlaps=True)  # WikiMEL repeats spans
         mentions = obj["mentions"] if doc.mentions is not None else None
         if not mentions or not all("qid" in m and (m["qid"] is None or str(m["qid"]).strip()) for m in mentions):
             raise InputError(f"{where}: needs 'mentions' with a gold 'qid' in every mention (null: NIL, not in the KB)")

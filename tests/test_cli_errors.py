@@ -151,3 +151,67 @@ def test_no_progress_index_logs_every_few_percent(tmp_path, caplog):
         build_text_index(kb, HashingTextEncoder(16), kb.path.parent, batch_size=1, progress=False)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("embedded")]
     assert len(lines) == 12 and lines[0].startswith("embedded 1 of 12") and "(100 %)" in lines[-1]
+
+
+def test_overlapping_or_blank_spans_are_one_line(monkeypatch, capsys, home, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    for mentions, expect in (([{"start": 0, "end": 5}, {"start": 0, "end": 8}], "overlaps mentions[0] span [0, 5) 'Obama'"),
+                             ([{"start": 5, "end": 6}], "span [5, 6) ' ' is only whitespace")):
+        docs.write_text(json.dumps({"id": "d", "text": "Obama me", "mentions": mentions}) + "\n")
+        code, err = run_main(monkeypatch, capsys, "link", str(docs), "--home", str(home))
+        line = one_error_line(err)
+        assert code == 2 and "docs.jsonl:1" in line and expect in line
+
+
+def test_missing_kb_names_the_kbs_of_the_home_and_the_option(monkeypatch, capsys, home, tmp_path, doc):
+    code, err = run_main(monkeypatch, capsys, "link", str(doc), "--home", str(home), "--kb", "nope")
+    line = one_error_line(err)
+    assert code == 2 and "'nope'" in line and "it has 'default'" in line and "--kb NAME" in line
+    (home / "kbs" / "empty-folder").mkdir(exist_ok=True)  # a folder without kb.sqlite is no KB
+    code, err = run_main(monkeypatch, capsys, "kb", "info", "--home", str(home), "--kb", "nope")
+    assert "it has 'default':" in one_error_line(err)
+    code, err = run_main(monkeypatch, capsys, "kb", "info", "--home", str(tmp_path / "fresh"))
+    line = one_error_line(err)
+    assert code == 2 and "which has none" in line and "mmel kb build --kb default" in line
+
+
+def test_version():
+    from importlib.metadata import version
+
+    r = CliRunner().invoke(cli.app, ["--version"])
+    assert r.exit_code == 0 and r.stdout == f"mmel {version('mmel')}\n"
+
+
+def test_link_prints_no_document_before_an_error_at_a_later_line(monkeypatch, capsys, home, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    bad = {"id": "bad", "text": "Obama me", "mentions": [{"start": 0, "end": 5}, {"start": 2, "end": 8}]}
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(5)) + json.dumps(bad) + "\n")
+    for fmt in ("jsonl", "json"):
+        monkeypatch.setattr(sys, "argv", ["mmel", "link", str(docs), "--home", str(home), "--format", fmt,
+                                          "--batch-size", "1"])
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+        captured = capsys.readouterr()
+        assert exc.value.code == 2 and captured.out == "" and "docs.jsonl:6" in one_error_line(captured.err)
+
+
+def test_link_jsonl_to_stdout_still_streams(monkeypatch, capsys, home, tmp_path):
+    """Each batch is on stdout before the next batch links (the input is read twice, not held)."""
+    import linker.pipeline
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({**DOC, "id": f"d{i}"}) + "\n" for i in range(3)))
+    seen = []
+    real = linker.pipeline.Linker.process
+
+    def process(self, chunk, *args, **kwargs):
+        seen.append((chunk[0].id, capsys.readouterr().out.count('"id"')))
+        return real(self, chunk, *args, **kwargs)
+
+    monkeypatch.setattr(linker.pipeline.Linker, "process", process)
+    monkeypatch.setattr(sys, "argv", ["mmel", "link", str(docs), "--home", str(home), "--batch-size", "1"])
+    try:
+        cli.main()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert [s[0] for s in seen] == ["d0", "d1", "d2"] and [s[1] for s in seen] == [0, 1, 1]

@@ -84,7 +84,7 @@ def test_the_distilled_encoder_is_kept_per_transformer_and_reused(tiny_kb_path, 
     build_context_encoder(kb, tiny, tmp_path / "one")
     assert (tmp_path / "models" / "context-0123abcd" / ".complete").is_file()
 
-    def distil_again(cls, transformer):
+    def distil_again(cls, transformer, **kwargs):
         raise AssertionError("distilled again")
 
     monkeypatch.setattr(StaticTextEncoder, "distill", classmethod(distil_again))
@@ -95,3 +95,10 @@ def test_the_distilled_encoder_is_kept_per_transformer_and_reused(tiny_kb_path, 
     tiny.fingerprint = "other"  # another transformer's weights: not the cached one
     with pytest.raises(AssertionError, match="distilled again"):
         build_context_encoder(kb, tiny, tmp_path / "three")
+
+
+def test_no_progress_silences_the_distillation_bar(capfd):
+    StaticTextEncoder.distill(TinyTransformer(), progress=False)
+    assert "Encoding tokens" not in capfd.readouterr().err
+    StaticTextEncoder.distill(TinyTransformer(), progress=True)
+    assert "Encoding tokens" in capfd.readouterr().err

@@ -132,3 +132,10 @@ def test_cli_index_device_and_quantize_errors(tmp_path):
     assert r.exit_code != 0 and "'int8'" in str(r.exception) + r.output
     r = CliRunner().invoke(app, base + ["--device", "cpu"])
     assert r.exit_code == 0, r.output
+
+
+def test_progress_callback_is_told_each_batch(tiny_model):
+    enc = TransformerTextEncoder(tiny_model, device="cpu", threads=1, max_length=48, chunk_size=7)
+    seen = []
+    enc.encode(TEXTS, batch_size=4, progress=seen.append)
+    assert sum(seen) == len(TEXTS) and max(seen) <= 4 and seen == [4, 3] * 3 + [3]  # 3 chunks of 7, one of 3

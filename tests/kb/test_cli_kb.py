@@ -128,3 +128,34 @@ def test_entity_file_without_a_valid_line_is_one_clear_error(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "no valid entity lines" in err and "Traceback" not in err
     assert f"{entities}:1: " in err and len(err.strip().splitlines()) == 1  # names the file and line
+
+
+def test_failed_build_leaves_no_folder_it_created(tmp_path, tiny_dump):
+    from kb.errors import InputError
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text("hello, I am not XML\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"name": "no qid"}\n')
+    home = tmp_path / "home"
+    for source in (["--dump", str(bad)], ["--entities", str(empty)]):
+        result = runner.invoke(cli.app, ["kb", "build", *source, "--kb", "new", "--home", str(home), "--no-progress"])
+        assert isinstance(result.exception, InputError)
+        assert not home.exists()  # neither <home>/kbs/new nor the home it created
+    invoke("kb", "build", "--dump", str(tiny_dump), "--kb", "old", "--home", str(home), "--no-progress")
+    (home / "kbs" / "mine").mkdir()
+    for name in ("old", "mine", "new"):
+        runner.invoke(cli.app, ["kb", "build", "--dump", str(bad), "--kb", name, "--home", str(home), "--no-progress"])
+    assert sorted(p.name for p in (home / "kbs").iterdir()) == ["mine", "old"]  # folders it found stay
+    assert invoke("kb", "info", "--kb", "old", "--home", str(home))["entities"] == 3
+
+
+def test_build_stats_print_counts_as_integers(tmp_path, tiny_dump):
+    home = str(tmp_path / "home")
+    out = invoke("kb", "build", "--dump", str(tiny_dump), "--home", home, "--no-progress")
+    info = invoke("kb", "info", "--home", home)
+    for stats in (out, info, out["dump"]):
+        for key, value in stats.items():
+            if not key.endswith(("seconds", "_per_s", "_mb")) and isinstance(value, (int, float)):
+                assert type(value) is int, (key, value)
+    assert out["anchors_dropped"] == 0 and '"anchors_dropped": 0,' in runner.invoke(cli.app, ["kb", "info", "--home", home]).stdout

@@ -83,3 +83,28 @@ def test_read_labelled_reads_nil_gold(tmp_path):
     p.write_text(json.dumps(line) + "\n")
     with pytest.raises(InputError, match="gold 'qid'"):
         read_labelled(p)
+
+
+@pytest.mark.parametrize("mentions, fragment", [
+    ([{"start": 0, "end": 5}, {"start": 2, "end": 8}], r"mentions\[1\] span \[2, 8\) 'ama me' overlaps mentions\[0\] span \[0, 5\) 'Obama'"),
+    ([{"start": 6, "end": 8}, {"start": 0, "end": 8}], r"mentions\[1\] span \[0, 8\) 'Obama me' overlaps mentions\[0\] span \[6, 8\) 'me'"),
+    ([{"start": 0, "end": 5}, {"start": 0, "end": 5}], r"mentions\[1\] span \[0, 5\) 'Obama' overlaps mentions\[0\]"),
+    ([{"start": 0, "end": 1}, {"start": 9, "end": 12}, {"start": 1, "end": 20}], r"mentions\[2\] span \[1, 20\).* overlaps mentions\[1\] span \[9, 12\)"),
+    ([{"start": 5, "end": 6}], r"mentions\[0\] span \[5, 6\) ' ' is only whitespace"),
+    ([{"start": 0, "end": 5}, {"start": 17, "end": 20}], r"mentions\[1\] span \[17, 20\) '\\n\\t ' is only whitespace"),
+])
+def test_overlapping_and_blank_spans_are_refused(mentions, fragment):
+    obj = {"text": "Obama met Merkel.\n\t ", "mentions": mentions}
+    with pytest.raises(InputError, match=fragment) as err:
+        parse_document(obj, "doc.json")
+    assert "\n" not in str(err.value)
+
+
+def test_adjacent_spans_and_gold_repeats_are_accepted():
+    text = "Obama met Merkel."
+    doc = parse_document({"text": text, "mentions": [{"start": 10, "end": 16}, {"start": 0, "end": 5}, {"start": 5, "end": 9}]})
+    assert [m.surface for m in doc.mentions] == ["Merkel", "Obama", " met"]
+    rep = parse_document({"text": text, "mentions": [{"start": 0, "end": 5}] * 2}, allow_overlaps=True)
+    assert len(rep.mentions) == 2
+    with pytest.raises(InputError, match="only whitespace"):
+        parse_document({"text": "a  b", "mentions": [{"start": 1, "end": 3}]}, allow_overlaps=True)
