@@ -8,9 +8,14 @@
   against the Vital Articles KB (`mmel kb links`), split by article (30 % of the articles dev,
   by title hash): `train.jsonl`, `dev.jsonl`, `train_articles.txt` (the articles whose anchors
   may become priors); `general/` keeps the links to KB entities only, `general-nil/` marks the
-  links to other articles NIL gold.
+  links to other articles NIL gold;
+- with `--halves HOME`: `general-half/`, the general train articles in two halves by sorted
+  title (`articles0.txt`, `train0.jsonl`, ...) and under the data home HOME the KBs
+  `general-half0` / `general-half1`, the Vital Articles with the anchors of that half only:
+  each half's links featurized against the other half's KB are training data that, like new
+  text, has gold keys the KB's anchors never saw (`linker.mention_train`).
 
-    python benchmarks/make_data.py
+    python benchmarks/make_data.py [--halves HOME]
 
 Where both sets describe the same qid (2,023 people) the longer description is kept (WikiMEL's
 are richer: sex, birth, death, occupations, spouse, alma mater); the name is then that row's.
@@ -32,6 +37,7 @@ RICH_DEV_DOCS = 2000
 GENERAL_KB = DATA / "general" / "kb.jsonl"
 DUMP = DATA / "wiki" / "enwiki-sample.xml.bz2"
 GENERAL, GENERAL_NIL = WORK / "general", WORK / "general-nil"
+HALVES = WORK / "general-half"
 
 
 def merge(paths=SOURCES) -> list[dict]:
@@ -87,11 +93,39 @@ def ensure_general_split(unlinked: str = "drop") -> Path:
     return out
 
 
+def ensure_general_halves(home: Path, out: Path = HALVES) -> list[Path]:
+    """The two halves of the general train split (see the module docstring) and their KBs
+    under `home`, each written unless present; the halves' labelled files."""
+    from kb.build import build_kb
+    from kb.home import kb_path
+
+    split = ensure_general_split()
+    titles = sorted(t for t in (split / "train_articles.txt").read_text(encoding="utf-8").splitlines() if t)
+    lines = (split / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in (0, 1):
+        half = titles[i::2]
+        arts, train = out / f"articles{i}.txt", out / f"train{i}.jsonl"
+        if not train.is_file():
+            arts.write_text("".join(t + "\n" for t in half), encoding="utf-8")
+            keep = set(half)
+            train.write_text("".join(ln + "\n" for ln in lines if json.loads(ln)["article"] in keep), encoding="utf-8")
+        if not kb_path(home, f"general-half{i}").is_file():
+            build_kb(kb_path(home, f"general-half{i}"), entities=GENERAL_KB, dump=DUMP, dump_articles=arts, progress=False)
+        files.append(train)
+    return files
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args(argv)
+    parser.add_argument("--halves", default=None, metavar="HOME",
+                        help="also the general train halves and their KBs under the data home HOME")
+    args = parser.parse_args(argv)
     general = [ensure_general_split() / f for f in ("train.jsonl", "dev.jsonl")]
     general += [ensure_general_split("nil") / f for f in ("train.jsonl", "dev.jsonl")]
+    if args.halves:
+        general += ensure_general_halves(Path(args.halves))
     for path in (ensure_merged(), *ensure_richpedia_split(), *general):
         print(f"{path}: {sum(1 for _ in open(path, encoding='utf-8'))} lines")
 

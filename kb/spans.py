@@ -136,3 +136,39 @@ def all_spans(text: str, max_tokens: int = 6) -> Iterator[Span]:
     for start, end in runs(text):
         for group in run_spans(text, start, end, max_tokens):
             yield from group
+
+
+def lower_spans(text: str, max_tokens: int = 4) -> Iterator[list[Span]]:
+    """Per start word, the spans of up to `max_tokens` lower-case words, longest first: parts of
+    a *lower-case run* (words that start with a lower-case letter, separated only by spaces;
+    punctuation, a possessive or a final dot ends it). The common nouns of general text
+    ("galaxies", "political philosophy"); whether one is a mention is the KB's to say (link
+    probability from a dump)."""
+    run: list[tuple[int, int]] = []
+    prev_end = -1
+    for m in WORD_PATTERN.finditer(text):
+        w = m.group()
+        joined = prev_end >= 0 and not text[prev_end : m.start()].strip(" \t\u00a0")
+        if not joined or not w[0].islower():
+            yield from _lower_groups(text, run, max_tokens)
+            run = []
+        if w[0].islower():
+            run.append((m.start(), m.end()))
+            prev_end = m.end()
+            if _surface_end(text, m.start(), m.end()) < m.end():  # "galaxies." or "planet's" ends it
+                yield from _lower_groups(text, run, max_tokens)
+                run, prev_end = [], -1
+        else:
+            prev_end = -1
+    yield from _lower_groups(text, run, max_tokens)
+
+
+def _lower_groups(text: str, ws: list[tuple[int, int]], max_tokens: int) -> Iterator[list[Span]]:
+    for i, (w_start, _) in enumerate(ws):
+        out = []
+        for j in range(min(len(ws), i + max_tokens) - 1, i - 1, -1):
+            s_end = _surface_end(text, w_start, ws[j][1])
+            if s_end > w_start:
+                out.append(Span(w_start, s_end, text[w_start:s_end], j - i + 1, False, False, w_start))
+        if out:
+            yield out

@@ -1,16 +1,27 @@
 """Mention detection when a document gives no spans: a precise dictionary spotter, spaCy NER, or both.
 
-The dictionary spotter proposes the capitalised spans of `kb.spans` whose key the KB knows, and
-keeps a span only with evidence that it is a mention:
+The dictionary spotter proposes the capitalised spans of `kb.spans` whose key the KB knows and,
+in a KB with link probabilities (built from a dump), the lower-case spans of 1-4 words
+(`kb.spans.lower_spans`: "galaxies", "political philosophy") whose key, or the key of a singular
+form (`kb.normalize.singular_forms`), the KB knows with a link probability of at least
+`min_lower_link_prob` or with none (an entity name or alias the dump's articles never wrote).
+It keeps a span only with evidence that it is a mention:
 
 - closed-class words (function words, pronouns, months, weekdays) are never mentions on their
   own, nor are spans made only of them ("In March");
-- keys with a link probability (KBs built from a dump: the share of articles where the string
-  occurs that link it, the keyphraseness of Wikipedia linkers) need `min_link_prob`;
-- other keys (entity-list KBs) need a mention score of at least the scorer's threshold: a small
-  logistic model over span features (length, sentence start, how often the words are common
-  lower-case words, part of a longer capitalised run, ambiguity), trained on labelled documents
-  by `linker.mention_train` and shipped in `linker/data/mention_scorer.json`.
+- capitalised spans whose key has a link probability (KBs built from a dump: the share of
+  articles where the string occurs that link it, the keyphraseness of Wikipedia linkers) of at
+  least `min_link_prob` are kept; with a smaller one ("Antarctica" where the dump's articles
+  wrote it without linking it) the scorer decides;
+- other capitalised keys and every lower-case span need a mention score of at least the
+  scorer's threshold (one for entity-list KBs, `dump_threshold` for KBs with link probabilities): a small logistic model over span features (length, sentence
+  start, how often the words are common lower-case words, part of a longer capitalised run,
+  ambiguity; for lower-case spans their link probability, anchor count, whether only a singular
+  form is known and whether the text wrote the same words before), trained on labelled documents
+  of one or more KBs by `linker.mention_train` and shipped in `linker/data/mention_scorer.json`.
+
+A KB without link probabilities (an entity list alone) gets no lower-case spans: the spotter
+works there exactly as without them.
 
 At each start word the longest span with evidence wins, left to right, without overlaps. The
 reranker's NIL decision stays the last filter.
@@ -20,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -27,8 +39,8 @@ from pathlib import Path
 from typing import Protocol
 
 from kb.errors import ConfigError, ModelLoadError
-from kb.normalize import mention_key
-from kb.spans import Span, run_spans, runs, sentence_initial
+from kb.normalize import mention_key, singular_forms
+from kb.spans import Span, lower_spans, run_spans, runs, sentence_initial
 from kb.store import KnowledgeBase
 from kb.types import TextMention
 from linker.config import MENTION_SOURCES
@@ -79,7 +91,11 @@ FEATURES = (
     "one_word", "words", "initial", "initial_common", "common", "run_prefix", "run_suffix", "after_title",
     "run_not_in_names", "ambiguity",
     "acronym", "short", "lower_in_text",
+    "lowercase", "link_prob", "no_link_prob", "anchors", "singular_only", "seen_before",
+    "capital_low_link_prob",
 )
+MIN_LINK_PROB = 0.02  # capitalised keys with this link probability are mentions without the scorer
+LOWER_TOKENS = 4  # longest lower-case span
 
 
 @lru_cache(maxsize=1 << 16)
@@ -89,13 +105,20 @@ def closed_class(surface: str) -> bool:
 
 
 def span_features(text: str, padded: str, span: Span, entities: int, common: Mapping[str, float],
-                  names: frozenset[str] = frozenset()) -> list[float]:
+                  names: frozenset[str] = frozenset(), info: Sequence | None = None) -> list[float]:
     """The mention-scorer features of `span` in `text` (`padded` = `f" {text} "`), in `FEATURES` order.
 
     `common[w]` is how often the lower-cased word `w` is written in lower case inside a sentence
     (0 for words seen only capitalised, i.e. names); `entities` is how many entities the span's
     key may name; `names`, for a span at the end of a longer run, the words of the names of its
-    key's most probable entities ("York" in "New York": is "New" one of them?).
+    key's most probable entities ("York" in "New York": is "New" one of them?). For a lower-case
+    span, `info` is its KB info `(anchors, entities, link probability[, singular only])`: the
+    last six features are 1, its link probability, whether it has none (a name or alias the dump's
+    articles never wrote), its log anchor count (scaled to 1 at 1,000),
+    whether only a singular form's key is known, and whether the same words occur earlier in
+    the text (Wikipedia links a term once); all 0 for capitalised spans. The last feature is 1
+    for a capitalised span whose key has a link probability (under `MIN_LINK_PROB`: others
+    are not scored).
     """
     words = span.surface.split()
     commonness = [common.get(w.lower(), 0.0) for w in words if w[:1].isupper()]
@@ -115,6 +138,22 @@ def span_features(text: str, padded: str, span: Span, entities: int, common: Map
         float(span.surface.isupper() and len(span.surface) >= 2),
         float(len(span.surface) <= 3),
         float(f" {low} " in padded),  # also written in lower case in this text
+        *_lower_features(text, span, info),
+        float(info is not None and info[2] is not None and not span.surface[:1].islower()),
+    ]
+
+
+def _lower_features(text: str, span: Span, info: Sequence | None) -> list[float]:
+    if info is None or not span.surface[:1].islower():
+        return [0.0] * 6
+    before = re.search(rf"(?<![\w'’-]){re.escape(span.surface)}(?![\w'’-])", text[: span.start], re.IGNORECASE)
+    return [
+        1.0,
+        float(info[2] or 0.0),
+        float(info[2] is None),
+        min(1.0, math.log1p(info[0] or 0.0) / math.log(1000)),
+        float(len(info) > 3 and bool(info[3])),
+        float(before is not None),
     ]
 
 
@@ -151,6 +190,8 @@ class MentionScorerConfig:
     weights: tuple[float, ...] = ()
     bias: float = 0.0
     threshold: float = 0.5
+    dump_threshold: float = 0.5  # the cut-off in KBs with link probabilities
+    min_lower_link_prob: float = 0.0  # lower-case keys with a smaller link probability are no candidates
     common: dict[str, float] = field(default_factory=dict, repr=False)
     trained_on: tuple[str, ...] = ()
     command: str = ""
@@ -205,37 +246,86 @@ class MentionScorer:
 @dataclass(frozen=True)
 class SpotterConfig:
     max_tokens: int = 6
-    min_link_prob: float = 0.02  # for keys with a link probability (KBs from a dump)
-    threshold: float | None = None  # mention-scorer cut-off; None: the scorer's own
+    min_link_prob: float = MIN_LINK_PROB  # for capitalised keys with a link probability (KBs from a dump)
+    threshold: float | None = None  # mention-scorer cut-off in entity-list KBs; None: the scorer's own
+    dump_threshold: float | None = None  # the same in KBs with link probabilities
+    min_lower_link_prob: float | None = None  # lower-case spans' gate; None: the scorer's own
 
 
-Group = tuple[list[Span], list[tuple[float, int, float | None] | None]]
+Group = tuple[list[Span], list[tuple | None]]
 
 
-def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6, cache: dict | None = None) -> list[Group]:
-    """Per start word, its spans longest first and, per span, the KB's `(anchors, entities,
-    link probability)` for its key (None: a key the KB does not know). At most one KB query:
-    keys found in `cache` (key → info or None) are not asked again, new ones are added."""
+def has_link_prob(kb: KnowledgeBase) -> bool:
+    """Whether `kb` knows link probabilities (it was built from a dump)."""
+    return bool(kb.meta.get("mentions_with_link_prob"))
+
+
+def lower_key_ok(surface: str) -> bool:
+    """A lower-case span may be a mention unless it starts or ends with a closed-class word
+    ("of stars", "galaxies are")."""
+    words = surface.split()
+    return not (closed_class(words[0]) or closed_class(words[-1]))
+
+
+def candidate_groups(text: str, kb: KnowledgeBase, max_tokens: int = 6, cache: dict | None = None,
+                     lowercase: bool = False, min_lower_link_prob: float = 0.0) -> list[Group]:
+    """Per start word, in text order, its spans longest first and, per span, the KB's `(anchors,
+    entities, link probability)` for its key (None: a key the KB does not know). With
+    `lowercase`, also the lower-case spans whose key, or else a singular form's key, the KB
+    knows with no link probability or one ≥ `min_lower_link_prob` (info `(anchors, entities,
+    link probability, singular only)`; None otherwise). At most one KB query: keys found in `cache` (key → info or None)
+    are not asked again, new ones are added."""
     groups = [g for start, end in runs(text) for g in run_spans(text, start, end, max_tokens)]
     keys = [[mention_key(s.surface) for s in g] for g in groups]
+    lower = [g for g in lower_spans(text, LOWER_TOKENS)] if lowercase else []
+    lower_keys = [[mention_key(s.surface) if lower_key_ok(s.surface) else None for s in g] for g in lower]
+    forms = {k: singular_forms(k) for ks in lower_keys for k in ks if k}
     cache = {} if cache is None else cache
-    missing = [k for ks in keys for k in ks if k not in cache]
+    wanted = [k for ks in keys for k in ks] + [f for k, fs in forms.items() for f in (k, *fs)]
+    missing = [k for k in dict.fromkeys(wanted) if k not in cache]
     if missing:
         found = kb.mention_info(missing)
         cache.update((k, found.get(k)) for k in missing)
-    return [(g, [cache[k] for k in ks]) for g, ks in zip(groups, keys)]
+
+    def lower_info(key: str | None):
+        if key is None:
+            return None
+        for form in (key, *forms[key]):
+            info = cache[form]
+            if info is not None and (info[2] is None or info[2] >= min_lower_link_prob):
+                return info if form == key else (*info, True)
+        return None
+
+    out = [(g, [cache[k] for k in ks]) for g, ks in zip(groups, keys)]
+    out += [(g, [lower_info(k) for k in ks]) for g, ks in zip(lower, lower_keys)]
+    return sorted(out, key=lambda group: group[0][0].start) if lower else out
 
 
-def needs_scorer(span: Span, info) -> bool:
-    """A known key without link probability that does not start with a closed-class word ("The
-    Queen": without anchors nothing says that the KB's derived alias is a name people write)."""
-    return info is not None and info[2] is None and not closed_class(span.surface.split()[0])
+def is_lower(span: Span) -> bool:
+    return span.surface[:1].islower()
+
+
+def by_link_prob(span: Span, info, min_link_prob: float = MIN_LINK_PROB) -> bool:
+    """A capitalised span whose key has a link probability ≥ `min_link_prob`: a mention
+    without the scorer."""
+    return info is not None and info[2] is not None and info[2] >= min_link_prob and not is_lower(span)
+
+
+def needs_scorer(span: Span, info, min_link_prob: float = MIN_LINK_PROB) -> bool:
+    """A lower-case candidate, or a known capitalised key without a link probability of
+    `min_link_prob` that does not start with a closed-class word ("The Queen": without anchors
+    nothing says that the KB's derived alias is a name people write)."""
+    if info is None:
+        return False
+    if is_lower(span):
+        return True
+    return not by_link_prob(span, info, min_link_prob) and not closed_class(span.surface.split()[0])
 
 
 def features_of(text: str, padded: str, span: Span, info, common: Mapping[str, float],
                 names_of: Callable[[str], frozenset[str]]) -> list[float]:
     names = names_of(mention_key(span.surface)) if span.suffix else frozenset()
-    return span_features(text, padded, span, info[1], common, names)
+    return span_features(text, padded, span, info[1], common, names, info)
 
 
 def scored_spans(text: str, groups: list[Group], common: Mapping[str, float],
@@ -279,6 +369,11 @@ class DictionarySpotter:
         self.scorer = scorer or MentionScorer.load()
         self.config = config
         self.threshold = self.scorer.config.threshold if config.threshold is None else config.threshold
+        self.lowercase = has_link_prob(kb)
+        if self.lowercase:  # the spans of a KB with link probabilities have a cut-off of their own
+            self.threshold = self.scorer.config.dump_threshold if config.dump_threshold is None else config.dump_threshold
+        self.min_lower_link_prob = (self.scorer.config.min_lower_link_prob if config.min_lower_link_prob is None
+                                    else config.min_lower_link_prob)
         self._info: dict = {}  # mention key → KB info (or None), shared by calls; the KB is read-only
         self._names: dict = {}  # mention key → names of its top entities
 
@@ -297,13 +392,14 @@ class DictionarySpotter:
 
     def __call__(self, text: str) -> list[TextMention]:
         """Mentions in `text`, in text order."""
-        groups = candidate_groups(text, self.kb, self.config.max_tokens, self._cache())
+        groups = candidate_groups(text, self.kb, self.config.max_tokens, self._cache(),
+                                  self.lowercase, self.min_lower_link_prob)
         padded, common = f" {text} ", self.scorer.config.common
 
         def keep(s: Span, info) -> bool:  # scored only when the greedy selection gets to it
-            if info[2] is not None:
-                return info[2] >= self.config.min_link_prob
-            if not needs_scorer(s, info):
+            if by_link_prob(s, info, self.config.min_link_prob):
+                return True
+            if not needs_scorer(s, info, self.config.min_link_prob):
                 return False
             features = features_of(text, padded, s, info, common, self._names_of)
             return self.scorer.probability([features])[0] >= self.threshold

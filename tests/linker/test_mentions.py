@@ -149,6 +149,10 @@ def test_dump_kb_spans_need_link_probability(tmp_path):
     # "Paris" occurs in 4 articles, 2 link it; "France" in 4, 1 links it; "Seine" is never linked.
     assert info["paris"][2] == pytest.approx(2 / 4) and info["france"][2] == pytest.approx(1 / 4)
     text = "Paris and France. The Seine."
-    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.2)), text) == ["Paris", "France"]
-    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.4)), text) == ["Paris"]
-    assert _surfaces(DictionarySpotter(kb, config=SpotterConfig(min_link_prob=0.6)), text) == []
+
+    def spotter(min_link_prob):  # under min_link_prob the scorer decides: here it keeps nothing
+        return DictionarySpotter(kb, config=SpotterConfig(min_link_prob=min_link_prob, dump_threshold=1.01))
+
+    assert _surfaces(spotter(0.2), text) == ["Paris", "France"]
+    assert _surfaces(spotter(0.4), text) == ["Paris"]
+    assert _surfaces(spotter(0.6), text) == []
