@@ -5,8 +5,10 @@
 Trains one reranker per row. Rows: `wikimel` (WikiMEL train), `richpedia` (the Richpedia train
 part), `people` (both person-caption sets), `general` (Wikipedia's own links: the paragraphs of
 the excerpt's train articles against the Vital Articles KB, `make_data.py`) and `both` (people
-+ general). Person captions are featurized against the merged KB (WikiMEL ∪ Richpedia by qid),
-general links against the general KB, whose anchor priors come from the train articles only.
++ general). Person captions are featurized against the merged KB (WikiMEL ∪ Richpedia by qid).
+The general dev set is linked against the general KB whose anchor priors (and popularity) come
+from the train articles only; the general train links of each half of those articles against a
+KB with the other half's anchors only, so that no training mention counts in its own prior.
 Each row's NIL threshold is chosen on its own dev sets (WikiMEL dev, the Richpedia dev part —
 the last 2,000 documents of its train split —, the general dev articles); the weights are
 averaged over epochs 3..8, none picked. Each model then links WikiMEL dev and the Richpedia dev
@@ -27,7 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
-from benchmarks.make_data import DUMP, GENERAL_KB, ensure_general_split, ensure_merged, ensure_richpedia_split  # noqa: E402
+from benchmarks.make_data import (  # noqa: E402
+    DUMP, GENERAL_KB, HALVES, ensure_general_halves, ensure_general_split, ensure_merged, ensure_richpedia_split,
+)
 from benchmarks.run import ensure_kb, exact_name_baseline, fuzzy_dense_baseline  # noqa: E402
 
 HOME = WORK / "home"
@@ -52,6 +56,15 @@ def data_sets() -> dict[str, dict]:
     }
 
 
+def general_halves() -> list[tuple[Path, Path]]:
+    """(train links of one half of the general train articles, the other half's article list):
+    each half is featurized against a KB whose anchor priors and popularity come from the other
+    half only, so that training sees priors as unseen text does (the links that are the labels
+    are not counted in them)."""
+    halves = ensure_general_halves(HOME)
+    return [(train, HALVES / f"articles{1 - i}.txt") for i, train in enumerate(halves)]
+
+
 def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, repeat: int = 1) -> dict:
     """Train the model of one row (person captions against the merged KB, general links against
     the general KB, `repeat` passes over these per epoch beside people); returns the training
@@ -60,13 +73,16 @@ def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, r
 
     names = ROWS[row]
     people = [n for n in names if n in PEOPLE]
-    groups = [(kbs["merged"], people)] if people else []
-    groups += [(kbs[n], [n]) for n in names if n not in PEOPLE]
-    (kb, first), extra = groups[0], groups[1:]
-    return train_model([sets[n]["train"] for n in first], [sets[n]["dev"] for n in first],
-                       out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME, kb=kb,
-                       extra=[(k, [sets[n]["train"] for n in ns], [sets[n]["dev"] for n in ns]) for k, ns in extra],
-                       repeat=repeat, progress=False)
+    # (KB, train files, dev files): captions against the merged KB; general dev against the KB
+    # of all train articles' anchors, general train links half by half (`general_halves`)
+    groups = [(kbs["merged"], [sets[n]["train"] for n in people], [sets[n]["dev"] for n in people])] if people else []
+    if "general" in names:
+        g = sets["general"]
+        groups.append((kbs["general"], [], [g["dev"]]))
+        groups += [(ensure_kb(g["kb"], HOME, None, g["dump"], arts), [train], []) for train, arts in general_halves()]
+    (kb, train, dev), extra = groups[0], groups[1:]
+    return train_model(train, dev, out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME, kb=kb,
+                       extra=extra, repeat=repeat, progress=False)
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
