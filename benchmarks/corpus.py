@@ -78,10 +78,20 @@ def build_corpus(n: int, detect: bool, seed: int = 0) -> Path:
         for i, d in enumerate(docs):
             doc = {"id": f"{i}-{d['id']}", "text": d["text"]}
             if not detect:
-                doc["mentions"] = [{"start": m["start"], "end": m["end"]} for m in d["mentions"]]
+                doc["mentions"] = disjoint_spans(d["mentions"])
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def disjoint_spans(mentions: list[dict]) -> list[dict]:
+    """The gold spans as input spans: in order, each one kept unless it overlaps one kept before
+    (WikiMEL repeats a span with several answers; `mmel link` refuses overlapping spans)."""
+    kept = []
+    for m in sorted(mentions, key=lambda m: (m["start"], m["end"])):
+        if not kept or m["start"] >= kept[-1]["end"]:
+            kept.append({"start": m["start"], "end": m["end"]})
+    return kept
 
 
 def run_tree(cmd: list[str], env: dict) -> dict:
