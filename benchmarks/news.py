@@ -1,5 +1,5 @@
 """News probe: everyday news-style sentences (written for this benchmark, `data/news_probe.jsonl`:
-36 sentences, 87 gold mentions of places, things, ideas and people, 4 of them NIL, namesakes
+36 sentences, 87 gold mentions of places, things, ideas and people, 3 of them NIL, namesakes
 of different kinds on purpose: Apple the company and the fruit, the Amazon rainforest and the
 company, Mercury the planet and the element, Jordan the country and the player) linked
 against a general KB (default: the starter KB's Vital Articles, entity list only, as

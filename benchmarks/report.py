@@ -212,6 +212,26 @@ def section_faults(items: dict[str, dict]) -> list[str]:
     return [line for r in items.values() for line in _strip_title(markdown(r["rows"], r["machine"]))]
 
 
+def section_corpus(items: dict[str, dict]) -> list[str]:
+    from benchmarks.corpus import markdown
+
+    return [line for r in items.values() for line in _strip_title(markdown(r))]
+
+
+def section_news(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for r in items.values():
+        g, raw = r["given_spans"], r["raw_text"]
+        lines += table(["gold spans: links right / made", "precision", "recall (in-KB)", "F1", "NIL right",
+                        "raw text: gold found (overlap)", "raw text: end-to-end accuracy"],
+                       [[f"{g['right']} / {g['links']}", _f(g["precision"]), _f(g["recall"]), _f(g["f1"]),
+                         f"{g['nil_right']} / {g['mentions'] - g['in_kb']}", _f(raw.get("found")),
+                         _f(raw.get("end_to_end_accuracy"))]])
+        lines += ["", "Wrong decisions with gold spans (gold → predicted):", ""]
+        lines += [f"- {w['surface']!r}: {w['gold']} → {w['predicted']}" for w in g["wrong"]]
+    return lines
+
+
 def section_scale(items: dict[str, dict]) -> list[str]:
     lines = []
     for r in items.values():
@@ -333,7 +353,7 @@ def section_raw_text(items: dict[str, dict]) -> list[str]:
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "mel": ("Text entity linking (mel)", section_mel),
-    "cross": ("Cross-data text linking: trained on WikiMEL / Richpedia / both (cross)", section_cross),
+    "cross": ("Cross-domain text linking: trained on people / general / both (cross)", section_cross),
     "raw_text": ("Linking from raw text (mel --no-spans)", section_raw_text),
     "latency": ("Text linker latency and throughput (latency)", section_latency),
     "faces": ("Face identification with NIL (faces)", section_faces),
@@ -344,6 +364,8 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "scale": ("KB build at scale (scale)", section_scale),
     "cpu_encode": ("CPU entity encoding: ONNX Runtime int8 on WikiMEL (cpu_encode.py)", section_cpu_encode),
     "load_test": ("HTTP server load test (load_test.py)", section_load_test),
+    "corpus": ("Corpus-scale linking: one process, --workers, --ray (corpus.py)", section_corpus),
+    "news": ("News-style probe against the Vital Articles KB (news.py)", section_news),
     "faults": ("Fault suite: killed and concurrent writers, fuzzed documents, large images (faults.py)", section_faults),
 }
 
