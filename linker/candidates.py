@@ -8,7 +8,9 @@ For one mention with key `m` and context embedding `c` in a document with words 
    whose recall the benchmark reports.
 2. reduction: of those 30 keep `keep_prior` by that rank and `keep_context` more by context
    similarity; `keep_prior=None` (the default) keeps all 30.
-3. unions: `dense_k` nearest entities to `c` in the FAISS text index; rapidfuzz matches over
+3. unions: `dense_k` nearest entities to `c` in the FAISS text index, and `surface_k` nearest
+   to the embedding of the surface alone ("geese" → Goose, "globalized" → Globalization: forms
+   no name, anchor or plural rule spells); rapidfuzz matches over
    mention keys when `m` has no prior; and, for a mention that is part of a longer mention of the
    same document ("Powers" after "Stefanie Powers"), the longer mention's candidates (with this
    surface's own prior: which one is meant is the reranker's `name_in_document` evidence; the
