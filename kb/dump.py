@@ -17,6 +17,7 @@ from __future__ import annotations
 import bz2
 import collections
 import functools
+import gc
 import gzip
 import logging
 import multiprocessing
@@ -239,6 +240,57 @@ def _parse_task(args: tuple) -> object:
     return parser(chunk, namespaces)
 
 
+def map_in_order(fn, tasks, workers: int, *, freeze: bool = False) -> Iterator:
+    """`fn(task)` of each task, in order: in this process for one worker, else by `workers`
+    forked processes (`fn` picklable) with at most `2 × workers` tasks in flight, so memory
+    does not depend on how many tasks there are. `freeze`: fork after `gc.freeze()`, so the
+    workers' collector skips what they inherit (and its pages stay shared)."""
+    if workers == 1:
+        for task in tasks:
+            yield fn(task)
+        return
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    if freeze:
+        gc.freeze()
+    try:
+        pool = ctx.Pool(workers)
+    finally:
+        if freeze:
+            gc.unfreeze()
+    with pool:
+        pending: collections.deque = collections.deque()
+        for task in tasks:
+            pending.append(pool.apply_async(fn, (task,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+class ByteProgress:
+    """A progress bar over the bytes of a dump file read through `fh`, with a running count of
+    `what` (a key of each result's `.counts`) and its rate; call it with each parsed result."""
+
+    def __init__(self, fh: BinaryIO, path: str | os.PathLike, desc: str, what: str, rate_key: str, enabled: bool):
+        self.fh, self.raw = fh, getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)
+        self.what, self.rate_key = what, rate_key
+        self.bar = tqdm(total=Path(path).stat().st_size, desc=desc, unit="B", unit_scale=True, disable=not enabled)
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def __call__(self, result):
+        self.count += result.counts[self.what]
+        position = _tell(self.fh, self.raw)
+        if position is not None:
+            self.bar.update(position - self.bar.n)
+        rate = self.count / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix(**{self.what: self.count, self.rate_key: f"{rate:,.0f}"})
+        return result
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def parse_dump(
     path: str | os.PathLike,
     workers: int | None = None,
@@ -254,47 +306,17 @@ def parse_dump(
     """
     workers = max(1, workers or os.cpu_count() or 1)
     parser = parser or parse_chunk
-    name = str(path)
     fh = open_dump(path)
-    raw = getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)
-    size = Path(path).stat().st_size
-    bar = tqdm(total=size, desc="dump", unit="B", unit_scale=True, disable=not progress)
-    pages = 0
-    started = time.perf_counter()
-
-    def tick(result: ChunkResult) -> None:
-        nonlocal pages
-        pages += result.counts["pages"]
-        position = _tell(fh, raw)
-        if position is not None:
-            bar.update(position - bar.n)
-        bar.set_postfix(pages=pages, pages_s=f"{pages / max(time.perf_counter() - started, 1e-9):,.0f}")
-
-    chunks = iter_chunks(fh, name, block or BLOCK_BYTES)
+    tick = ByteProgress(fh, path, "dump", "pages", "pages_s", progress)
+    chunks = iter_chunks(fh, str(path), block or BLOCK_BYTES)
     try:
         _, header = next(chunks)
         namespaces = _namespaces(header)
-        if workers == 1:
-            for _, chunk in chunks:
-                result = parser(chunk, namespaces)
-                tick(result)
-                yield result
-            return
-        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with ctx.Pool(workers) as pool:
-            pending: collections.deque = collections.deque()
-            for _, chunk in chunks:
-                pending.append(pool.apply_async(_parse_task, ((parser, chunk, namespaces),)))
-                if len(pending) >= 2 * workers:
-                    result = pending.popleft().get()
-                    tick(result)
-                    yield result
-            while pending:
-                result = pending.popleft().get()
-                tick(result)
-                yield result
+        tasks = ((parser, chunk, namespaces) for _, chunk in chunks)
+        for result in map_in_order(_parse_task, tasks, workers):
+            yield tick(result)
     finally:
-        bar.close()
+        tick.close()
         fh.close()
 
 

@@ -21,22 +21,17 @@ from __future__ import annotations
 
 import collections
 import functools
-import gc
 import json
 import logging
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
-
 from kb import aliases as alias_fn
-from kb.dump import _tell, open_dump
+from kb.dump import ByteProgress, _tell, map_in_order, open_dump
 from kb.errors import InputError
 from kb.store import KBWriter
 from kb.types import Entity
@@ -303,45 +298,15 @@ def parse_wikidata(
     """Parsed chunks of a Wikidata dump, in dump order, parsed by `workers` processes; at most
     `2 × workers` chunks are in flight, so memory does not depend on the dump's size."""
     workers = max(1, workers or os.cpu_count() or 1)
-    name = str(path)
     fh = open_dump(path)
-    raw = getattr(fh, "fileobj", None) or getattr(fh, "_fp", None)
     parser = functools.partial(parse_chunk, langs=tuple(langs), min_sitelinks=min_sitelinks)
-    bar = tqdm(total=Path(path).stat().st_size, desc="wikidata", unit="B", unit_scale=True, disable=not progress)
-    entities = 0
-    started = time.perf_counter()
-
-    def tick(result: ChunkResult) -> ChunkResult:
-        nonlocal entities
-        entities += result.counts["entities"]
-        position = _tell(fh, raw)
-        if position is not None:
-            bar.update(position - bar.n)
-        bar.set_postfix(entities=entities, per_s=f"{entities / max(time.perf_counter() - started, 1e-9):,.0f}")
-        return result
-
-    chunks = iter_chunks(fh, name, block or BLOCK_BYTES)
+    tick = ByteProgress(fh, path, "wikidata", "entities", "per_s", progress)
+    tasks = ((parser, first, chunk) for first, chunk in iter_chunks(fh, str(path), block or BLOCK_BYTES))
     try:
-        if workers == 1:
-            for first, chunk in chunks:
-                yield tick(parser(chunk, first_line=first))
-            return
-        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        gc.freeze()  # the forked workers' collector skips what they inherit (and its pages stay shared)
-        try:
-            pool = ctx.Pool(workers)
-        finally:
-            gc.unfreeze()
-        with pool:
-            pending: collections.deque = collections.deque()
-            for first, chunk in chunks:
-                pending.append(pool.apply_async(_parse_task, ((parser, first, chunk),)))
-                if len(pending) >= 2 * workers:
-                    yield tick(pending.popleft().get())
-            while pending:
-                yield tick(pending.popleft().get())
+        for result in map_in_order(_parse_task, tasks, workers, freeze=True):
+            yield tick(result)
     finally:
-        bar.close()
+        tick.close()
         fh.close()
 
 
