@@ -67,33 +67,58 @@ def write_json(path: str | os.PathLike, obj: dict) -> Path:
     return path
 
 
+class TreeMemory:
+    """Samples the memory of a process and all its descendants in a thread, until `stop()`:
+    the peak of the summed RSS (every `interval` seconds), of the summed PSS (every
+    `pss_every`-th sample, 0: never; reading smaps costs CPU a measured run competes for) and
+    the most processes seen at once."""
+
+    def __init__(self, pid: int, interval: float, pss_every: int = 0):
+        self.pid, self.interval, self.pss_every = pid, interval, pss_every
+        self.peak = {"rss": 0, "pss": 0, "processes": 0}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        root, tick = psutil.Process(self.pid), 0
+        while not self._done.is_set():
+            rss = pss = 0
+            full = bool(self.pss_every) and tick % self.pss_every == 0
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            for p in tree:
+                try:
+                    rss += p.memory_info().rss
+                    if full:
+                        pss += getattr(p.memory_full_info(), "pss", 0)
+                except psutil.Error:
+                    pass
+            self.peak.update(rss=max(self.peak["rss"], rss), pss=max(self.peak["pss"], pss),
+                             processes=max(self.peak["processes"], len(tree)))
+            tick += 1
+            self._done.wait(self.interval)
+
+    def stop(self) -> dict:
+        """Stop sampling; the peaks (bytes) and the most processes."""
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     """Run `cmd` from the repository root; wall seconds, CPU seconds and peak RSS of the
     process tree (sampled every 50 ms), and its stdout. Raises RuntimeError if it fails."""
-    import psutil
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            done.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    memory = TreeMemory(proc.pid, 0.05)
     out, err = proc.communicate()
-    done.set()
-    sampler.join()
+    peak = memory.stop()["rss"]
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -43,13 +43,12 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import DATA, ROOT, WORK, machine, results_dir, write_json  # noqa: E402
+from benchmarks.common import DATA, ROOT, WORK, TreeMemory, machine, results_dir, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.corpus")
 C4_DOCUMENTS = 365_000_000  # C4 en: ~365M documents
@@ -97,39 +96,11 @@ def disjoint_spans(mentions: list[dict]) -> list[dict]:
 def run_tree(cmd: list[str], env: dict) -> dict:
     """Run `cmd`; wall seconds, its stderr, and the peak RSS (sampled every 0.2 s) and PSS (every
     second) summed over its process tree, with the most processes seen at once."""
-    import psutil
-
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    peak = {"rss": 0, "pss": 0, "processes": 0}
-    done = threading.Event()
-
-    def sample() -> None:
-        root, tick = psutil.Process(proc.pid), 0
-        while not done.is_set():
-            rss = pss = 0
-            full = tick % 5 == 0  # PSS (reading smaps) every second: it costs CPU the run competes for
-            try:
-                tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                break
-            for p in tree:
-                try:
-                    rss += p.memory_info().rss
-                    if full:
-                        pss += getattr(p.memory_full_info(), "pss", 0)
-                except psutil.Error:
-                    pass
-            peak.update(rss=max(peak["rss"], rss), pss=max(peak["pss"], pss),
-                        processes=max(peak["processes"], len(tree)))
-            tick += 1
-            done.wait(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    memory = TreeMemory(proc.pid, 0.2, pss_every=5)  # PSS every second
     _, err = proc.communicate()
-    done.set()
-    sampler.join()
+    peak = memory.stop()
     if proc.returncode:
         raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err[-2000:]}")
     return {"wall_s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak["rss"] / 2**20, 1),
