@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=40)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from indexer.faces import DlibFaceEncoder
+    from indexer.face_encoders import DlibFaceEncoder
     from indexer.face_transformer import TransformerFaceEncoder, train_faces
 
     work = WORK / "faces"

@@ -415,7 +415,8 @@ def standin(folder: Path, faces: bool) -> Path:
                                         text_model="hashing:64"))
     untrained.save(folder / "models" / "reranker")  # for `mmel link --home <folder>`
     if faces:
-        from indexer.faces import DlibFaceEncoder, build_face_index
+        from indexer.face_encoders import DlibFaceEncoder
+        from indexer.faces import build_face_index
 
         manifest = folder / "faces.jsonl"
         manifest.write_text("".join(json.dumps({"entity": FACE_PEOPLE[d.name][0], "image": str(f)}) + "\n"

@@ -111,7 +111,8 @@ def bench_dense(n: int, d: int, kinds: list[str], n_queries: int, n_latency: int
 
 
 def bench_faces() -> dict:
-    from indexer.faces import DlibFaceEncoder, load_image
+    from indexer.face_encoders import DlibFaceEncoder
+    from indexer.images import load_image
 
     paths = sorted((DATA / "faces" / "gallery").glob("*/*"))
     enc = DlibFaceEncoder()

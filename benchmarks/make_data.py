@@ -89,6 +89,7 @@ def ensure_general_split(unlinked: str = "drop") -> Path:
         kb = WORK / "general-entities" / "kb.sqlite"
         if not kb.is_file():
             build_kb(kb, entities=GENERAL_KB, progress=False)
+        out.mkdir(parents=True, exist_ok=True)
         write_labelled(DUMP, KnowledgeBase(kb), out, unlinked=unlinked, progress=False)
     return out
 

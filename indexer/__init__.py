@@ -6,8 +6,11 @@
   `load_text_index` (`<kb_dir>/text.faiss` + `text.json`).
 - `indexer.ray_index`: `build_text_index_ray`, the same text index built by a Ray Data pipeline
   (`mmel kb index --ray`; the optional `[ray]` extra).
-- `indexer.faces`: `load_image`, `FaceEncoder` protocol, `DlibFaceEncoder`, `FaceIndex`,
-  `build_face_index`, `load_face_index` (`<kb_dir>/faces.faiss` + `faces.json`).
+- `indexer.images`: `load_image`, `image_size`, the process-wide `DECODE_BUDGET` of pixels.
+- `indexer.face_encoders`: `FaceEncoder` protocol, `DlibFaceEncoder`, `image_faces`;
+  `indexer.face_transformer`: the paper's trainable face transformer (`mmel train-faces`).
+- `indexer.faces`: `load_face_encoder`, `FaceIndex`, `build_face_index`, `load_face_index`
+  (`<kb_dir>/faces.faiss` + `faces.json`).
 
 Modules are imported on demand (torch, faiss and dlib are heavy), so nothing is re-exported here.
 """

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.faces import IMAGE_SUFFIXES, SAME_PERSON_DISTANCE, DlibFaceEncoder, FaceEncoder, load_image
+from indexer.face_encoders import SAME_PERSON_DISTANCE, DlibFaceEncoder, FaceEncoder
+
+from indexer.images import IMAGE_SUFFIXES, load_image
 from kb.errors import InputError
 
 CALIBRATION_FILE = "calibration.json"

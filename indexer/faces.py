@@ -1,38 +1,28 @@
-"""Faces: image loading, detection + embedding (dlib), and the per-KB face index.
-
-`FaceEncoder` is the pluggable image side (a CLIP-like encoder could implement it later);
-`DlibFaceEncoder` uses dlib's HOG frontal face detector, 5-point landmarks and its 128-d ResNet
-descriptor (the `face_recognition_models` weights). Two descriptors closer than about 0.6
-(Euclidean) are the same person.
+"""The per-KB face index, and adding faces to it.
 
 The face index `<kb_dir>/faces.faiss` is an exact `IndexIDMap(IndexFlatL2)` over raw dlib
 descriptors (not normalised, so distances keep dlib's 0.6 scale), with the KB entity idx as
 FAISS id; an entity may have several faces. `faces.json` is its manifest (model id, dim,
-count, KB checksum, entities covered, source image of every row).
+count, KB checksum, entities covered, source image of every row). Images are read by
+`indexer.images`, faces found and embedded by an `indexer.face_encoders.FaceEncoder`.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import importlib.util
 import json
 import logging
 import os
-import threading
 import unicodedata
-import warnings
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from indexer.dense import read_checked, write_checked
+from indexer.face_encoders import DlibFaceEncoder, FaceEncoder
+from indexer.images import IMAGE_SUFFIXES, load_image
 from kb.errors import InputError, ModelLoadError
 from kb.files import not_utf8
 from kb.lock import WriteLock
@@ -42,211 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]
-MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 FACE_INDEX = "faces"
-SAME_PERSON_DISTANCE = 0.6
 _EXAMPLES = 5
-DECODE_BUDGET_PIXELS = 100_000_000  # two images at the limit; ~3-6 bytes per pixel while decoded
-
-# Every open is followed by our own MAX_PIXELS check (below Pillow's warning threshold), so
-# Pillow's DecompressionBombWarning only repeats it, on stderr.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
-# -- images -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _opened(path: Path) -> Iterator[Image.Image]:
-    """The image file opened by Pillow (header read, pixels not decoded), its size checked;
-    every failure, including one while decoding inside the block, becomes `InputError`."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise InputError(f"{path}: image of {w}x{h} is over the {MAX_PIXELS // 1_000_000} megapixel limit")
-            yield img
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        raise InputError(f"{path}: unreadable or corrupt image ({exc})") from None
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """`(width, height)` from the image header, without decoding; `InputError` as `load_image`."""
-    with _opened(Path(path)) as img:
-        return img.size
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an RGB uint8 array `(h, w, 3)`, EXIF rotation applied.
-
-    Grayscale, palette, CMYK and 16-bit images are converted; transparency is flattened onto
-    white. Raises `InputError` naming the file if it is missing, not an image, corrupt, or
-    larger than 50 megapixels (checked from the header, before decoding). Peak memory is about
-    two copies of the RGB array (Pillow's and numpy's), not four.
-    """
-    with _opened(Path(path)) as img:
-        img.load()
-        ImageOps.exif_transpose(img, in_place=True)
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            a = np.asarray(img, dtype=np.float64)
-            span = a.max() - a.min()
-            img = Image.fromarray(((a - a.min()) / (span or 1) * 255).astype(np.uint8))
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(white, rgba)
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
-
-
-class PixelBudget:
-    """At most `limit` image pixels decoded at once in this process, shared by all threads.
-
-    `with budget.reserve(n):` waits until `n` pixels are free (an image larger than `limit`
-    runs alone). It bounds the memory that concurrent server requests spend on large images.
-    """
-
-    def __init__(self, limit: int):
-        self.limit = int(limit)
-        self.used = 0
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def reserve(self, pixels: int) -> Iterator[None]:
-        n = min(int(pixels), self.limit)
-        with self._cond:
-            self._cond.wait_for(lambda: self.used + n <= self.limit)
-            self.used += n
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.used -= n
-                self._cond.notify_all()
-            if n >= TRIM_ABOVE_PIXELS:
-                _return_freed_memory()
-
-
-DECODE_BUDGET = PixelBudget(DECODE_BUDGET_PIXELS)
-TRIM_ABOVE_PIXELS = 4_000_000
-
-
-def _libc_trim():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_MALLOC_TRIM = _libc_trim()
-
-
-def _return_freed_memory() -> None:
-    """Give freed heap memory back to the OS (glibc's `malloc_trim`): the blocks of a large
-    decoded image stay in the decoding thread's malloc arena otherwise, and a server's RSS
-    ratchets up with every thread that once decoded one."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
-def image_faces(encoder: FaceEncoder, path: str | os.PathLike) -> tuple[list[Box], np.ndarray]:
-    """`(boxes, embeddings)` of the faces in an image file, decoded within `DECODE_BUDGET`;
-    the decoded array is dropped before returning. `InputError` if unreadable."""
-    width, height = image_size(path)
-    with DECODE_BUDGET.reserve(width * height):
-        image = load_image(path)
-        boxes = encoder.detect(image)
-        vectors = encoder.embed(image, boxes) if boxes else np.zeros((0, encoder.dim), np.float32)
-        del image
-    return boxes, vectors
-
-
-# -- encoders ---------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class FaceEncoder(Protocol):
-    """Finds faces in an RGB uint8 image and embeds them."""
-
-    model_id: str
-    dim: int
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes `(left, top, right, bottom)` in the image's own pixel coordinates."""
-        ...
-
-    def embed(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        """`(len(boxes), dim)` float32 embeddings, one per box."""
-        ...
-
-
-def _face_model_dir() -> Path:
-    # Located without importing the package: its __init__ needs pkg_resources (setuptools < 81).
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("package 'face_recognition_models' is not installed: pip install face-recognition-models")
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
-class DlibFaceEncoder:
-    """dlib HOG detector + 5-point alignment + ResNet 128-d descriptor.
-
-    Images are downscaled so the longest side is at most `max_side` before detection, and
-    small ones (longest side < `upsample_below`) upsampled once by the detector; boxes come
-    back in original coordinates.
-    """
-
-    model_id = "dlib_face_recognition_resnet_model_v1"
-    dim = 128
-
-    def __init__(self, max_side: int = 1024, upsample_below: int = 800, jitters: int = 0):
-        import dlib
-
-        models = _face_model_dir()
-        shape_path = models / "shape_predictor_5_face_landmarks.dat"
-        rec_path = models / "dlib_face_recognition_resnet_model_v1.dat"
-        for p in (shape_path, rec_path):
-            if not p.is_file():
-                raise ModelLoadError(f"face model file missing: {p}")
-        self._dlib = dlib
-        self.detector = dlib.get_frontal_face_detector()
-        self.shape_predictor = dlib.shape_predictor(str(shape_path))
-        self.recognizer = dlib.face_recognition_model_v1(str(rec_path))
-        self.max_side = max_side
-        self.upsample_below = upsample_below
-        self.jitters = jitters
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        h, w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        small = image
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-        upsample = 1 if max(small.shape[:2]) < self.upsample_below else 0
-        boxes = []
-        for r in self.detector(small, upsample):
-            box = (
-                max(0, round(r.left() / scale)), max(0, round(r.top() / scale)),
-                min(w, round(r.right() / scale)), min(h, round(r.bottom() / scale)),
-            )
-            if box[2] > box[0] and box[3] > box[1]:
-                boxes.append(box)
-        return boxes
-
-    def embed(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        out = np.zeros((len(boxes), self.dim), dtype=np.float32)
-        for i, (left, top, right, bottom) in enumerate(boxes):
-            shape = self.shape_predictor(image, self._dlib.rectangle(left, top, right, bottom))
-            out[i] = np.asarray(self.recognizer.compute_face_descriptor(image, shape, self.jitters))
-        return out
 
 
 def load_face_encoder(model: str | os.PathLike | None = None) -> FaceEncoder:

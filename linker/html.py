@@ -116,7 +116,7 @@ def image_data_uri(path: str, max_side: int = MAX_SIDE, max_pixels: float = MAX_
     """
     from PIL import Image
 
-    from indexer.faces import DECODE_BUDGET
+    from indexer.images import DECODE_BUDGET
 
     with Image.open(path) as im:
         width, height = im.size

@@ -17,7 +17,7 @@ stay public so that a browser can open them (Swagger UI's "Authorize" sends the 
 
 Untrusted input is bounded: the body size (413), the pixels of each image (413, read from the
 header before decoding), the number of given or detected mentions (422), the requests processed
-at once (503 + Retry-After) and the pixels decoded at once (`indexer.faces.DECODE_BUDGET`:
+at once (503 + Retry-After) and the pixels decoded at once (`indexer.images.DECODE_BUDGET`:
 further images wait). Images are sent inline as base64 ``{"id", "data"}``; local ``path``
 images are refused (403) unless the app was created with ``allow_local_images=True``, since a
 path lets a client make the server read its files. Errors are ``{"error": "<one line>"}`` with a
@@ -337,7 +337,7 @@ def create_app(linker, max_body_bytes: int = MAX_BODY_BYTES, max_image_pixels: f
     """The app serving `linker` (loaded once, shared by all requests; it is read-only).
 
     At most `max_in_flight` POST /link requests are processed at once; more get 503 with
-    `Retry-After`. Decoded images are further bounded by `indexer.faces.DECODE_BUDGET`. With
+    `Retry-After`. Decoded images are further bounded by `indexer.images.DECODE_BUDGET`. With
     `api_key`, every request but the docs and the schema must carry it (else 401).
     """
     app = FastAPI(

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.face_transformer import TRANSFORMER_PREFIX, encoder_threshold
-from indexer.faces import FACE_INDEX, FaceEncoder, FaceIndex, image_faces, load_face_encoder, load_face_index
+from indexer.face_encoders import FaceEncoder, image_faces
+from indexer.faces import FACE_INDEX, FaceIndex, load_face_encoder, load_face_index
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link

@@ -6,7 +6,9 @@ import pytest
 from PIL import Image
 
 from idx_helpers import GALLERY, make_kb
-from indexer.faces import DlibFaceEncoder, FaceIndex, build_face_index, load_face_index, load_image
+from indexer.face_encoders import DlibFaceEncoder
+from indexer.faces import FaceIndex, build_face_index, load_face_index
+from indexer.images import load_image
 from kb.errors import IndexMismatchError, InputError
 
 needs_gallery = pytest.mark.skipif(not GALLERY.is_dir(), reason="shared face gallery not present")

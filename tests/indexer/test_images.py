@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.faces import PixelBudget, _resolve_entities, build_face_index, image_size, load_image
+from indexer.faces import _resolve_entities, build_face_index
+
+from indexer.images import PixelBudget, image_size, load_image
 from kb.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +56,7 @@ def test_oversized_image_refused_from_the_header_without_bomb_warning(tmp_path):
     with pytest.raises(InputError, match="10000x10000 is over the 50 megapixel limit"):
         image_size(path)
     # a fresh process: pytest restores the warning filters a module sets while imported in a test
-    code = f"from indexer.faces import load_image\ntry: load_image({str(path)!r})\nexcept Exception as e: print(e)"
+    code = f"from indexer.images import load_image\ntry: load_image({str(path)!r})\nexcept Exception as e: print(e)"
     proc = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "megapixel limit" in proc.stdout and "DecompressionBomb" not in proc.stderr, proc.stderr

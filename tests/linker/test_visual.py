@@ -45,7 +45,8 @@ def _build_home(home: Path) -> Path:
     import torch
 
     from indexer.bootstrap import ensure_kb
-    from indexer.faces import DlibFaceEncoder, build_face_index
+    from indexer.face_encoders import DlibFaceEncoder
+    from indexer.faces import build_face_index
     from indexer.text import HashingTextEncoder
     from linker.features import FEATURES
     from linker.reranker import Reranker, RerankerConfig
