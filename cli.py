@@ -296,11 +296,11 @@ def link(
     document at a later line is an error with nothing written, on stdout too; JSONL output
     is then streamed batch by batch.
     """
-    from linker.api import link_file
-    from linker.corpus import parse_workers
+    from linker.fronts.api import link_file
+    from linker.corpus.workers import parse_workers
 
     if ray or ray_address or ray_actors or ray_block:
-        from linker.ray_link import link_ray
+        from linker.corpus.ray_link import link_ray
 
         if html or workers or (format and format != "jsonl"):
             raise ConfigError("--ray writes JSONL shards: --html, --workers and --format json do not apply")
@@ -324,6 +324,9 @@ def config(
 ) -> None:
     """Print the linker config a model links with (saved with it at training), with --set applied.
 
+    `nil_confidence` (not a setting) is the NIL threshold in confidence units: a mention whose
+    best candidate's confidence is under it is NIL.
+
     Every key can be changed for one run with `--set KEY=VALUE` on link, serve and evaluate
     (`reranker.*` is fixed by the weights); the Python API takes the same keys
     (`Linker.load(..., overrides={"visual.alpha": 0.3})`).
@@ -331,7 +334,8 @@ def config(
     from linker.config import LinkerConfig
     from linker.pipeline import model_path
 
-    _print_json(LinkerConfig.load(model_path(home, model)).override(_overrides(settings)).to_dict())
+    cfg = LinkerConfig.load(model_path(home, model)).override(_overrides(settings))
+    _print_json({**cfg.to_dict(), "nil_confidence": cfg.nil_confidence})
 
 
 @app.command("train")
@@ -350,7 +354,7 @@ def train(
     progress: ProgressOpt = True,
 ) -> None:
     """Train the reranker on labelled documents against a KB (with its text index)."""
-    from linker.api import parse_also, train_model
+    from linker.fronts.api import parse_also, train_model
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit, home=home, kb=kb,
                             context=context, keep=keep, extra=parse_also(also or ()), repeat=also_repeat,
@@ -375,7 +379,7 @@ def evaluate(
     Prints Hits@1, recall@k (k = 1, 5, 10, 30) of the rankings, micro precision/recall/F1 of
     the (possibly NIL) decisions and NIL precision/recall/rate, as JSON.
     """
-    from linker.evaluate import evaluate_file
+    from linker.fronts.api import evaluate_file
 
     _print_json(evaluate_file(test, home=home, kb=kb, model=model, out=out, records=records, limit=limit,
                               overrides=_overrides(settings, threads=threads, batch_size=batch_size)))
@@ -428,7 +432,7 @@ def serve(
     plain page of the schema).
     """
     from linker.pipeline import Linker
-    from linker.server import serve as run_server
+    from linker.fronts.server import serve as run_server
 
     linker = Linker.load(home, kb, model, face_model=face_model,
                          overrides=_overrides(settings, joint=joint, threads=threads))
@@ -439,7 +443,7 @@ def serve(
 @app.command("demo")
 def demo(home: HomeOpt = None, progress: ProgressOpt = True) -> None:
     """Build the embedded demo KB (40 entities + one face) and link a demo document with an image."""
-    from linker.demo import DEMO_TEXT, run_demo
+    from linker.fronts.demo import DEMO_TEXT, run_demo
 
     typer.echo(f"document: {DEMO_TEXT}", err=True)
     _print_json(run_demo(home, progress=progress))

@@ -92,7 +92,7 @@ def quality(v8: np.ndarray, v32: np.ndarray, rows: list[dict], encoder) -> dict:
 
 
 def link_dev(home: Path, name: str) -> dict:
-    from linker.evaluate import evaluate_file
+    from linker.fronts.api import evaluate_file
 
     t = time.perf_counter()
     s = evaluate_file(DATA / "wikimel" / "dev.jsonl", home=home, kb=name)

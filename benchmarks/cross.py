@@ -69,7 +69,7 @@ def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, r
     """Train the model of one row (person captions against the merged KB, general links against
     the general KB, `repeat` passes over these per epoch beside people); returns the training
     report."""
-    from linker.api import train_model
+    from linker.fronts.api import train_model
 
     names = ROWS[row]
     people = [n for n in names if n in PEOPLE]
@@ -86,7 +86,7 @@ def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, r
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
-    from linker.evaluate import evaluate
+    from linker.training.evaluate import evaluate
     from linker.pipeline import Linker
 
     return evaluate(Linker.load(HOME, kb_name, model), data).to_dict()
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     from kb.store import KnowledgeBase
     from indexer.dense import load_text_index
     from linker.pipeline import set_threads
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="people,general,both", help=f"models to train (comma-separated: {', '.join(ROWS)})")

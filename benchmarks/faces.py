@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
-from linker.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
+from linker.training.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
 
 log = logging.getLogger("benchmarks.faces")
 SHARED = (DATA / "faces" / "gallery").resolve()

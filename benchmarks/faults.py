@@ -366,7 +366,7 @@ def fuzz_server(bodies: list[bytes], linker) -> dict:
     """Bodies POSTed to /link of the app (TestClient re-raises server exceptions): statuses."""
     from fastapi.testclient import TestClient
 
-    from linker.server import create_app
+    from linker.fronts.server import create_app
 
     statuses: Counter = Counter()
     problems: list[str] = []
@@ -434,7 +434,7 @@ from kb.store import KnowledgeBase
 from linker.features import FEATURES
 from linker.pipeline import Linker
 from linker.reranker import Reranker, RerankerConfig
-from linker.server import serve
+from linker.fronts.server import serve
 from linker.visual import VisualLinker
 folder = Path(sys.argv[1])
 kb = KnowledgeBase(folder / "kb.sqlite")

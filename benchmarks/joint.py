@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
 from kb.home import DEFAULT_KB  # noqa: E402
-from linker.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
+from linker.training.evaluate import Metrics, MentionRecord, mention_record  # noqa: E402
 
 log = logging.getLogger("benchmarks.joint")
 GALLERY = (DATA / "faces" / "gallery").resolve()
@@ -142,7 +142,7 @@ def train_reranker(out: Path, kb_file: Path, docs: int) -> Path:
     from indexer.dense import load_text_index
     from indexer.text import load_text_encoder
     from kb.store import KnowledgeBase
-    from linker.train import train_reranker as train
+    from linker.training.train import train_reranker as train
 
     from linker.features import FEATURES
 

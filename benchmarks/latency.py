@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=None, help="JSON file (default: latency.json in the results folder)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     info = machine()
     linker, name, reranker = load_linker(args)

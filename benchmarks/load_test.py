@@ -74,7 +74,7 @@ def serve_standin(home: Path, port: int, threads: int) -> None:
     from linker.features import FEATURES
     from linker.pipeline import Linker
     from linker.reranker import Reranker, RerankerConfig
-    from linker.server import serve
+    from linker.fronts.server import serve
 
     kb = KnowledgeBase(kb_path(home))
     reranker = Reranker(RerankerConfig(n_features=len(FEATURES), dim=64, feature_names=FEATURES)).eval()

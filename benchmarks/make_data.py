@@ -13,7 +13,7 @@
   title (`articles0.txt`, `train0.jsonl`, ...) and under the data home HOME the KBs
   `general-half0` / `general-half1`, the Vital Articles with the anchors of that half only:
   each half's links featurized against the other half's KB are training data that, like new
-  text, has gold keys the KB's anchors never saw (`linker.mention_train`).
+  text, has gold keys the KB's anchors never saw (`linker.training.mention_train`).
 
     python benchmarks/make_data.py [--halves HOME]
 

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.run import ensure_kb
     from benchmarks.spotting import bench_no_spans
     from linker.pipeline import Linker, set_threads
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kb", default=str(DATA / "general" / "kb.jsonl"), help="entity list of the KB")

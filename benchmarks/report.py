@@ -100,7 +100,26 @@ def section_mel(items: dict[str, dict]) -> list[str]:
                      f"{r.get('mentions', '?')} mentions, reranker {c.get('model', '?')}.")
     return lines + ["", "mentions/s: one pass over the test set, 1 thread; in brackets the same documents again "
                         "(entities met before cost less: a long-running linker's case).",
-                    "", "![recall@k](results/recall_at_k.png)"]
+                    "", "![recall@k](results/recall_at_k.png)", "", *reliability_tables(items)]
+
+
+def reliability_tables(items: dict[str, dict]) -> list[str]:
+    """Per result, the links' calibrated confidence against their accuracy (`linker.calibration`)."""
+    lines = ["### Confidence: reliability of the links", "",
+             "Each link's confidence (Platt scaling of the reranker's score, fitted with the model on the "
+             "dev sets of its training: WikiMEL dev, the Richpedia dev part and the general dev set against "
+             "the training KBs) against how often such links are right. ECE: the count-weighted mean "
+             "|accuracy − confidence| over ten bins."]
+    for stem, r in items.items():
+        cal = r.get("calibration")
+        if not cal:
+            continue
+        lines += ["", f"`{stem}`: {cal['count']} links, ECE {_f(cal['ece'])}; confidence ≥ 0.9: "
+                      f"{_f(cal['share_at_0.9'])} of the links, right {_f(cal['accuracy_at_0.9'])}.", ""]
+        lines += table(["confidence", "links", "mean confidence", "accuracy"],
+                       [[f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}", b["count"], _f(b["confidence"]), _f(b["accuracy"])]
+                        for b in cal["bins"]])
+    return lines
 
 
 def _mentions_per_second(r: dict) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import WORK, CachedEncoder, machine, write_json  # noqa: E402
-from linker.evaluate import RECALL_AT, evaluate, score_links  # noqa: E402
+from linker.training.evaluate import RECALL_AT, evaluate, score_links  # noqa: E402
 
 
 def _kb_name(*paths: Path | None) -> str:
@@ -179,7 +179,7 @@ def fuzzy_dense_baseline(kb, index, text_model: str, data, chunk: int = 256, wei
 
 def _strong_baselines(args, linker, data) -> dict:
     """`dense_minilm` and `fuzzy_dense` (its weight tuned on `--tune-on` when given, else 1)."""
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     model_id = linker.index.manifest["model_id"]
     out = {"dense_minilm": dense_minilm_baseline(linker.kb, linker.index, model_id, data)}
@@ -197,7 +197,7 @@ def _strong_baselines(args, linker, data) -> dict:
 
 def bench_mel(args) -> dict:
     from linker.pipeline import Linker, set_threads
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     home = Path(args.home)
     dump = Path(args.dump) if args.dump else None

@@ -150,9 +150,9 @@ print(json.dumps({"manifest": m, "seconds": round(time.time() - t, 2)}))
 """
 LINK = """
 import json, sys, time
-from linker.evaluate import evaluate
+from linker.training.evaluate import evaluate
 from linker.pipeline import Linker, set_threads
-from linker.train import read_labelled
+from linker.training.labelled import read_labelled
 home, name, test = sys.argv[1:4]
 set_threads(1)
 t = time.perf_counter()

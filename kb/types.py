@@ -76,12 +76,15 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """The decision for one mention: `entity=None` is NIL (not in the KB)."""
+    """The decision for one mention: `entity=None` is NIL (not in the KB). `score` is the raw
+    score of the best candidate; `confidence` the probability that the best candidate is the
+    right entity (`linker.calibration`; None from a model without calibration)."""
 
     mention: TextMention | FaceMention
     entity: str | None
     score: float
     candidates: tuple[Candidate, ...] = ()
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

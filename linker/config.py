@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kb.errors import ConfigError, ModelLoadError
 from kb.files import atomic_path
+from linker.calibration import Calibration
 
 MENTION_SOURCES = ("dict", "spacy", "both")
 INDEX_DEVICES = ("cpu", "gpu")
@@ -96,7 +97,8 @@ class VisualConfig:
 @dataclass(frozen=True, slots=True)
 class LinkerConfig:
     """Everything that decides how a linker links. `reranker` is fixed by the weights;
-    `candidates` and `nil_threshold` come from training (None: never NIL); the rest are run
+    `candidates`, `nil_threshold` (a raw reranker score; None: never NIL) and `calibration` (raw
+    score → confidence; None: links carry no confidence) come from training; the rest are run
     settings.
 
     `joint`: decide text and faces jointly (OT) when a document has images; `mentions`: how
@@ -108,6 +110,7 @@ class LinkerConfig:
     reranker: RerankerConfig
     candidates: CandidateConfig = CandidateConfig()
     nil_threshold: float | None = None
+    calibration: Calibration | None = None
     visual: VisualConfig = VisualConfig()
     joint: bool = True
     mentions: str = "dict"
@@ -123,6 +126,14 @@ class LinkerConfig:
     def nil_cutoff(self) -> float:
         """The score under which a mention is NIL (-inf when there is no NIL threshold)."""
         return float("-inf") if self.nil_threshold is None else self.nil_threshold
+
+    @property
+    def nil_confidence(self) -> float | None:
+        """The NIL threshold as a confidence: a mention is NIL when its best candidate's
+        confidence is under it (None without calibration; 0.0 when there is no NIL threshold)."""
+        if self.calibration is None:
+            return None
+        return 0.0 if self.nil_threshold is None else self.calibration.confidence(self.nil_threshold)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -164,6 +164,7 @@ def link_record(link: Link, top: int = 5) -> dict:
         "entity": link.entity,
         "name": next((c.name for c in link.candidates if c.entity == link.entity), None),
         "score": round(link.score, 4),
+        **({} if link.confidence is None else {"confidence": round(link.confidence, 4)}),
         "candidates": [
             {"entity": c.entity, "name": c.name, "score": round(c.score, 4), "prior": round(c.prior, 4)}
             for c in link.candidates[:top]

@@ -18,7 +18,7 @@ It keeps a span only with evidence that it is a mention:
   start, how often the words are common lower-case words, part of a longer capitalised run,
   ambiguity; for lower-case spans their link probability, anchor count, whether only a singular
   form is known and whether the text wrote the same words before), trained on labelled documents
-  of one or more KBs by `linker.mention_train` and shipped in `linker/data/mention_scorer.json`.
+  of one or more KBs by `linker.training.mention_train` and shipped in `linker/data/mention_scorer.json`.
 
 A KB without link probabilities (an entity list alone) gets no lower-case spans: the spotter
 works there exactly as without them.
@@ -205,7 +205,7 @@ class MentionScorer:
         if tuple(config.features) != FEATURES:
             raise ConfigError(
                 f"mention scorer features {list(config.features)} differ from this version's "
-                f"{list(FEATURES)}: retrain it with `python -m linker.mention_train`"
+                f"{list(FEATURES)}: retrain it with `python -m linker.training.mention_train`"
             )
         if len(config.weights) != len(FEATURES):
             raise ConfigError(f"mention scorer has {len(config.weights)} weights, expected {len(FEATURES)}")

@@ -233,7 +233,7 @@ class Linker:
             from linker.visual import VisualLinker
 
             visual = VisualLinker.load(store, folder, face_model=face_model, home=home, config=config.visual,
-                                       nil_threshold=config.nil_cutoff)
+                                       nil_threshold=config.nil_cutoff, calibration=config.calibration)
         linker = cls(store, index, encoder, reranker, config, visual, load_profiles(store, folder))
         # loading leaves a few hundred thousand new objects (torch, tokenizers) for the garbage
         # collector; one full collection now, not inside the first documents linked (~0.1 s)
@@ -315,5 +315,7 @@ class Linker:
         )
         best = cands[0] if cands else None
         entity = best.entity if best and best.score >= self.config.nil_cutoff else None
-        link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands)
+        cal = self.config.calibration
+        link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands,
+                    confidence=(cal.confidence(best.score) if best else 0.0) if cal else None)
         return link, [c.entity for c in cands]

@@ -39,6 +39,7 @@ from indexer.faces import FACE_INDEX, FaceIndex, load_face_encoder, load_face_in
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
+from linker.calibration import Calibration
 from linker.config import VisualConfig
 from linker.features import shares_name
 from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
@@ -84,7 +85,8 @@ class VisualLinker:
     """Links the faces of a document's images and, optionally, re-decides text and faces jointly."""
 
     def __init__(self, kb: KnowledgeBase, index: FaceIndex, encoder: FaceEncoder,
-                 config: VisualConfig = VisualConfig(), nil_threshold: float = float("-inf")):
+                 config: VisualConfig = VisualConfig(), nil_threshold: float = float("-inf"),
+                 calibration: Calibration | None = None):
         model_id = index.manifest.get("model_id")
         if model_id not in (None, encoder.model_id):
             raise IndexMismatchError(
@@ -97,6 +99,7 @@ class VisualLinker:
         self.config = config
         self.threshold = config.threshold if config.threshold is not None else encoder_threshold(encoder)
         self.nil_threshold = nil_threshold  # the text reranker's NIL cut-off (its NIL column)
+        self.calibration = calibration  # the text reranker's raw score → confidence
         self._with_faces = {int(i) for i in index.entities()}
 
     @classmethod
@@ -167,7 +170,8 @@ class VisualLinker:
         )
         best = cands[0] if cands else None
         entity = best.entity if best is not None and best.score > nil else None
-        return Link(face, entity, best.score if best else 0.0, cands)
+        score = best.score if best else 0.0
+        return Link(face, entity, score, cands, confidence=score)
 
     # -- linking ------------------------------------------------------------------------------
 
@@ -232,7 +236,9 @@ class VisualLinker:
             cands = tuple(sorted((replace(c, score=scores[c.entity]) for c in link.candidates),
                                  key=lambda c: -c.score))
             nil = P_t2[r, nil_t] > P_t2[r, col[cands[0].entity]]
-            text_links[t] = Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands)
+            cal = self.calibration
+            text_links[t] = Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands,
+                                 confidence=cal.confidence(cands[0].score) if cal else None)
         new_faces = []
         for r, link in enumerate(face_links):
             if not link.candidates:
@@ -241,5 +247,6 @@ class VisualLinker:
             cands = tuple(sorted((replace(c, score=float(P_v2[r, col[c.entity]])) for c in link.candidates),
                                  key=lambda c: -c.score))
             nil = P_v2[r, nil_v] >= P_v2[r, col[cands[0].entity]]
-            new_faces.append(Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands))
+            new_faces.append(Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands,
+                                  confidence=cands[0].score))
         return text_links, new_faces

@@ -38,7 +38,7 @@ def tiny_linker(tiny_home):
 def demo_home(tmp_path_factory) -> Path:
     """A data home with the demo KB and its MiniLM text index (real model: for `slow` tests)."""
     from indexer.bootstrap import ensure_kb
-    from linker.demo import DEMO_KB, DEMO_NAME
+    from linker.fronts.demo import DEMO_KB, DEMO_NAME
 
     home = tmp_path_factory.mktemp("demo")
     ensure_kb(home, DEMO_NAME, DEMO_KB)

@@ -112,11 +112,11 @@ def test_demo_links_text_and_face(demo_home):
 def test_serve_builds_its_linker_with_the_same_options_as_link(monkeypatch, tmp_path):
     """`serve` passes --face-model and --no-joint to `Linker.load` as `link` does."""
     import linker.pipeline
-    import linker.server
+    import linker.fronts.server
 
     seen = {}
     monkeypatch.setattr(linker.pipeline.Linker, "load", classmethod(lambda cls, *a, **kw: seen.update(kw) or "L"))
-    monkeypatch.setattr(linker.server, "serve", lambda lk, **kw: seen.update(served=lk))
+    monkeypatch.setattr(linker.fronts.server, "serve", lambda lk, **kw: seen.update(served=lk))
     res = runner.invoke(app, ["serve", "--home", str(tmp_path), "--no-joint", "--face-model", str(tmp_path),
                               "--set", "visual.alpha=0.3"])
     assert res.exit_code == 0, res.output

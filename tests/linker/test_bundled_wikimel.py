@@ -53,7 +53,7 @@ def wikimel(tmp_path_factory):
     from kb.home import kb_dir
     from linker.pipeline import Linker
     from linker.profiles import ensure_profiles
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     tmp = tmp_path_factory.mktemp("wikimel")
     docs = [json.loads(line) for line in (DATA / "dev.jsonl").open(encoding="utf-8")][:DOCS]
@@ -99,7 +99,7 @@ def test_bundled_reranker_links_wikimel_above_a_loose_floor(wikimel):
 
     import torch
 
-    from linker.evaluate import evaluate
+    from linker.training.evaluate import evaluate
 
     linker, data = wikimel
     assert linker.encoder.model_id == linker.reranker.config.text_model  # the encoders it was trained with

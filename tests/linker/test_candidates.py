@@ -175,7 +175,7 @@ def test_generation_runs_on_in_memory_kb_and_index():
 def test_keep_4_plus_3_takes_the_best_by_prior_then_the_nearest_by_context():
     """`--keep 4+3`: of ten "Smith"s ranked by prior, the four best, then the three of the other six
     nearest the context (not the next three by prior); `all` keeps the ten as ranked."""
-    from linker.api import parse_keep
+    from linker.fronts.api import parse_keep
 
     n = 10
     kb = MemoryKB([(f"Q{i}", f"Smith {chr(65 + i)}", "person") for i in range(n)],

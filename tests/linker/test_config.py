@@ -90,6 +90,9 @@ def test_config_command_prints_the_bundled_config_with_overrides(tmp_path):
     bundled = LinkerConfig.load(DEFAULT_MODEL)
     assert shown["visual"]["alpha"] == 0.25 and shown["candidates"]["dense_k"] == 4
     assert shown["nil_threshold"] == bundled.nil_threshold and shown["reranker"]["dim"] == bundled.reranker.dim
+    # the bundled model is calibrated: its NIL threshold in confidence units is a probability
+    assert shown["calibration"]["slope"] > 0
+    assert 0 < shown["nil_confidence"] == bundled.nil_confidence < 1
 
 
 def test_linker_load_applies_overrides(tmp_path):

@@ -82,7 +82,7 @@ def test_workers_output_is_identical_to_one_process(home, tmp_path):
 
 
 def test_workers_auto_and_bad_value(home, tmp_path):
-    from linker.corpus import parse_workers
+    from linker.corpus.workers import parse_workers
     from kb.errors import ConfigError
 
     assert parse_workers("auto") == os.cpu_count() and parse_workers("3") == 3 and parse_workers(None) == 1
@@ -95,8 +95,8 @@ def test_workers_auto_and_bad_value(home, tmp_path):
 def test_a_killed_worker_is_an_error_and_leaves_no_output(home, tmp_path, monkeypatch):
     """In-process: a worker SIGKILLs itself on one chunk; the run fails naming the documents."""
     from kb.errors import LinkerError
-    from linker import corpus
-    from linker.api import link_file
+    from linker.corpus import workers as corpus
+    from linker.fronts.api import link_file
 
     src = _corpus(tmp_path / "docs.jsonl", 80)
     out = tmp_path / "out.jsonl"
@@ -207,7 +207,7 @@ def local_ray():
 
 
 def test_ray_two_actors_equal_one_process(home, tmp_path, local_ray):
-    from linker.ray_link import link_ray
+    from linker.corpus.ray_link import link_ray
 
     src = _corpus(tmp_path / "docs.jsonl", 203)
     ref = tmp_path / "ref.jsonl"
@@ -235,7 +235,7 @@ def test_ray_two_actors_equal_one_process(home, tmp_path, local_ray):
 
 def test_ray_errors_are_one_clear_line(home, tmp_path, local_ray):
     from kb.errors import ConfigError, InputError
-    from linker.ray_link import link_ray
+    from linker.corpus.ray_link import link_ray
 
     load = {"home": home, "overrides": {"batch_size": 8}}
     src = _corpus(tmp_path / "docs.jsonl", 40)
@@ -262,7 +262,7 @@ def test_ray_cli_refuses_options_that_do_not_apply(home, tmp_path):
 
 def test_ray_missing_is_one_clear_error(home, tmp_path, monkeypatch):
     from kb.errors import ConfigError
-    from linker.ray_link import link_ray
+    from linker.corpus.ray_link import link_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError, match=r"pip install 'mmel\[ray\]'"):

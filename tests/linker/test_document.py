@@ -55,7 +55,7 @@ def test_document_record_has_text_and_face_links():
 
 
 def test_read_labelled_rejects_lines_without_gold(tmp_path):
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     good = {"id": "1", "text": "Obama spoke", "mentions": [{"start": 0, "end": 5, "qid": "Q76"}]}
     p = tmp_path / "l.jsonl"
@@ -71,7 +71,7 @@ def test_read_labelled_rejects_lines_without_gold(tmp_path):
 
 
 def test_read_labelled_reads_nil_gold(tmp_path):
-    from linker.train import read_labelled
+    from linker.training.labelled import read_labelled
 
     line = {"id": "1", "text": "Obama met Zorblax", "mentions": [{"start": 0, "end": 5, "qid": "Q76"},
                                                                   {"start": 10, "end": 17, "qid": None}]}

@@ -5,7 +5,7 @@ import pytest
 
 from kb.errors import InputError
 from kb.types import Document, TextMention
-from linker.evaluate import Metrics, evaluate, mention_record, score_links
+from linker.training.evaluate import Metrics, evaluate, mention_record, score_links
 
 # (gold, ranking, predicted); None is NIL
 ROWS = [

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageStat
 
 from kb.types import Document, ImageRef
-from linker.html import highlight_text, image_data_uri, render_html, render_html_many
+from linker.fronts.html import highlight_text, image_data_uri, render_html, render_html_many
 
 
 class _Collect(HTMLParser):
@@ -143,7 +143,7 @@ def test_chromium_screenshot_not_blank(tmp_path):
 
 
 def test_html_view_streams_documents_and_is_atomic(tmp_path):
-    from linker.html import HtmlView
+    from linker.fronts.html import HtmlView
 
     out = tmp_path / "view.html"
     with HtmlView(out) as view:

@@ -7,7 +7,7 @@ import numpy as np
 
 from kb.build import build_kb
 from kb.store import KnowledgeBase
-from linker.mention_train import Example, common_words, fit_logistic, main, read_examples, train
+from linker.training.mention_train import Example, common_words, fit_logistic, main, read_examples, train
 from linker.mentions import DictionarySpotter, MentionScorer
 
 

@@ -92,7 +92,7 @@ def test_scorer_save_load_roundtrip_and_mismatch(tmp_path):
 
 def test_bundled_scorer_loads():
     scorer = MentionScorer.load()
-    assert 0.0 < scorer.config.threshold < 1.0 and scorer.config.command.startswith("python -m linker.mention_train")
+    assert 0.0 < scorer.config.threshold < 1.0 and scorer.config.command.startswith("python -m linker.training.mention_train")
 
 
 def test_combined_detector_prefers_ner_spans():

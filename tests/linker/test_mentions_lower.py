@@ -8,7 +8,7 @@ import pytest
 
 from kb.build import build_kb
 from kb.store import KnowledgeBase
-from linker.mention_train import Example, main, train, train_source
+from linker.training.mention_train import Example, main, train, train_source
 from linker.mentions import (
     FEATURES, DictionarySpotter, MentionScorer, MentionScorerConfig, SpotterConfig, candidate_groups, has_link_prob,
 )

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from linker.reranker import Reranker, RerankerConfig, load_model
-from linker.train import calibrate_nil
+from linker.training.train import calibrate_nil
 
 
 def _toy(seed=0, B=16, M=3, C=5, F=6, D=8):
@@ -76,7 +76,7 @@ def test_calibrate_nil_matches_a_search_over_every_cut():
     cut does; pooling several random hidings is the same search over more cases."""
     import random
 
-    from linker.train import nil_cases
+    from linker.training.train import nil_cases
 
     rng = random.Random(3)
     rows = [(rng.gauss(1, 1), rng.random() < 0.8, rng.gauss(0, 1)) for _ in range(300)]
@@ -88,7 +88,7 @@ def test_calibrate_nil_matches_a_search_over_every_cut():
 
 
 def test_nil_gold_mentions_are_nil_cases_in_every_draw():
-    from linker.train import nil_cases
+    from linker.training.train import nil_cases
 
     rows = [(3.0, True, 1.0, False)] * 40 + [(0.5, False, 0.5, True)] * 10
     cases = nil_cases(rows, seed=0, nil_rate=0.0, draws=3)

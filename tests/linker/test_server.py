@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from linker.server import create_app
+from linker.fronts.server import create_app
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_serve_cli_help_and_bad_kb(tmp_path):
 
 def test_set_threads_validates():
     from kb.errors import ConfigError
-    from linker.server import set_threads
+    from linker.fronts.server import set_threads
 
     with pytest.raises(ConfigError, match="got -1"):
         set_threads(-1)

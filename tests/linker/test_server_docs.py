@@ -9,8 +9,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-import linker.server as server
-from linker.server import LinkDocument, create_app, is_loopback
+import linker.fronts.server as server
+from linker.fronts.server import LinkDocument, create_app, is_loopback
 
 DOC = {"id": "d", "text": "Obama went to Paris.", "mentions": [{"start": 0, "end": 5}]}
 
@@ -127,23 +127,23 @@ def _serve_cli(monkeypatch, tiny_linker, args, env=None):
 
 
 def test_serve_beyond_loopback_without_key_warns(monkeypatch, tiny_linker, caplog):
-    with caplog.at_level(logging.WARNING, logger="linker.server"):
+    with caplog.at_level(logging.WARNING, logger="linker.fronts.server"):
         seen = _serve_cli(monkeypatch, tiny_linker, ["--host", "0.0.0.0", "--port", "9001"])
-    warnings = [r.getMessage() for r in caplog.records if r.name == "linker.server"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "linker.fronts.server"]
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert "0.0.0.0" in warnings[0] and "without an API key" in warnings[0] and "--api-key" in warnings[0]
     assert seen["host"] == "0.0.0.0" and seen["port"] == 9001 and seen["api_key"] is None
 
 
 def test_serve_with_key_or_on_loopback_does_not_warn(monkeypatch, tiny_linker, caplog):
-    with caplog.at_level(logging.WARNING, logger="linker.server"):
+    with caplog.at_level(logging.WARNING, logger="linker.fronts.server"):
         seen = _serve_cli(monkeypatch, tiny_linker, ["--host", "0.0.0.0"], env={"MMEL_API_KEY": "k1"})
         assert seen["api_key"] == "k1"
         assert TestClient(seen["app"]).get("/health").status_code == 401
         seen = _serve_cli(monkeypatch, tiny_linker, ["--host", "0.0.0.0", "--api-key", "k2"])
         assert seen["api_key"] == "k2"
         _serve_cli(monkeypatch, tiny_linker, [])
-    assert [r for r in caplog.records if r.name == "linker.server"] == []
+    assert [r for r in caplog.records if r.name == "linker.fronts.server"] == []
 
 
 def test_serve_warning_reaches_stderr(monkeypatch, tiny_linker, capfd):

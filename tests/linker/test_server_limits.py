@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from linker.server import create_app
+from linker.fronts.server import create_app
 
 DOC = {"id": "d", "text": "Obama went to Paris.", "mentions": [{"start": 0, "end": 5}]}
 

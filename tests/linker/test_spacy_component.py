@@ -9,7 +9,7 @@ import pytest
 
 spacy = pytest.importorskip("spacy")
 
-import linker.spacy_component  # noqa: E402,F401  (registers the factory without the entry point)
+import linker.fronts.spacy_component  # noqa: E402,F401  (registers the factory without the entry point)
 from tiny import build_tiny_linker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

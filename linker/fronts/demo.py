@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kb.home import kb_dir
 
-DEMO_KB = Path(__file__).resolve().parents[1] / "kb" / "data" / "demo_kb.jsonl"
+DEMO_KB = Path(__file__).resolve().parents[2] / "kb" / "data" / "demo_kb.jsonl"
 DEMO_NAME = "demo"
 DEMO_TEXT = (
     "Collins commanded Columbia in 1999, four years after she piloted Discovery to the Mir "

@@ -138,7 +138,7 @@ class _LinkActor:
         message of a user error (bad input) for the driver to raise."""
         import numpy as np
 
-        from linker.corpus import Summary, chunked, link_chunk
+        from linker.corpus.workers import Summary, chunked, link_chunk
 
         rows: dict[str, list] = {"shard": [], "seconds": [], "error": [], **{k: [] for k in COUNTS}}
         for f, start, stop, shard in zip(batch["file"], batch["start"], batch["stop"], batch["shard"]):
@@ -173,7 +173,7 @@ def _signature(files: list[Path], block: int, load: dict) -> str:
 
 def _shard_counts(path: Path) -> dict:
     """The counts of a shard a killed run completed (read back from its records)."""
-    from linker.corpus import record_summary
+    from linker.corpus.workers import record_summary
 
     with path.open(encoding="utf-8") as fh:
         s = record_summary(json.loads(line) for line in fh)
@@ -203,7 +203,7 @@ def link_ray(input, out_dir, *, load: dict, address: str | None = None, actors: 
     """
     from indexer.ray_index import _ray
     from linker.config import LinkerConfig
-    from linker.corpus import Progress, Summary
+    from linker.corpus.workers import Progress, Summary
     from linker.pipeline import model_path
 
     ray = _ray()
@@ -262,7 +262,7 @@ def _link_blocks(ray, todo: list[dict], out: Path, bar, *, address, actors, conf
                  total: int) -> dict[str, dict]:
     """Link the blocks of `todo` into their shards with a pool of linker actors (starting a local
     Ray, or joining `address`, unless Ray is running); each shard's counts, by shard name."""
-    from linker.corpus import Summary
+    from linker.corpus.workers import Summary
 
     results: dict[str, dict] = {}
     own = not ray.is_initialized()  # started here: shut down here
@@ -271,7 +271,7 @@ def _link_blocks(ray, todo: list[dict], out: Path, bar, *, address, actors, conf
             "include_dashboard": False, "num_cpus": max(os.cpu_count() or 1, actors or 1),
             # the actors import this very code, also when it is not the installed copy
             "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}}}
+                filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}}}
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **local)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False

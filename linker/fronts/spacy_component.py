@@ -7,7 +7,8 @@ Add it after whatever finds entities (`ner`, an `entity_ruler`):
 It is registered through the `spacy_factories` entry point, so no import is needed once mmel is
 installed. For every entity whose label is in `labels` (all entities when `labels` is empty) it
 sets `ent.kb_id_` (the entity id, "" for NIL, as spaCy's own `entity_linker` does through the
-tokens' `ent_kb_id_`), `ent._.mmel_score` and `ent._.mmel_candidates` (the top candidates as
+tokens' `ent_kb_id_`), `ent._.mmel_confidence` (the probability that the best candidate is right,
+None from a model without calibration), `ent._.mmel_score` (its raw score) and `ent._.mmel_candidates` (the top candidates as
 `{"entity", "name", "score", "prior"}` dicts). `nlp.pipe` links `batch_size` documents per call of
 `Linker.link_many`; `overrides` changes settings of the linker config saved with the model
 (`{"candidates.dense_k": 5}`, see `mmel config`). `to_disk` writes the component's config; `from_disk` reads it back and loads
@@ -31,7 +32,7 @@ from linker.mentions import SPACY_LABELS
 CONFIG_FILE = "cfg.json"
 TOP_CANDIDATES = 5
 
-for _name in ("mmel_score", "mmel_candidates"):
+for _name in ("mmel_confidence", "mmel_score", "mmel_candidates"):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=None)
 
@@ -102,10 +103,11 @@ def _load_linker(cfg: dict):
 
 
 def set_annotations(ents: Sequence[Span], links: Sequence[Link]) -> None:
-    """Write each link onto its entity span: kb id ("" for NIL) on the tokens, score and candidates."""
+    """Write each link onto its entity span: kb id ("" for NIL) on the tokens, confidence, score and candidates."""
     for ent, link in zip(ents, links):
         for token in ent:
             token.ent_kb_id_ = link.entity or ""
+        ent._.mmel_confidence = link.confidence
         ent._.mmel_score = link.score
         ent._.mmel_candidates = [
             {"entity": c.entity, "name": c.name, "score": round(c.score, 4), "prior": round(c.prior, 4)}

@@ -18,19 +18,16 @@ mentions:
 mentions; the NIL rate is the fraction of mentions predicted NIL.
 
 `score_links` is pure (ids in, `Metrics` out); `evaluate` runs a `Linker` over labelled documents;
-`evaluate_file` is the `mmel evaluate` command.
+`linker.fronts.api.evaluate_file` is the `mmel evaluate` command.
 """
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from kb.errors import InputError
-from kb.home import DEFAULT_KB
 from kb.types import Document, TextMention
+from linker.calibration import reliability
 
 RECALL_AT = (1, 5, 10, 30)
 
@@ -51,6 +48,7 @@ class MentionRecord:
     surface: str = ""
     start: int | None = None
     end: int | None = None
+    confidence: float | None = None  # the link's calibrated confidence, when the model has one
 
     @property
     def correct(self) -> bool:
@@ -59,13 +57,13 @@ class MentionRecord:
 
 
 def mention_record(gold: str | None, ranking: Sequence[str], predicted: str | None, *,
-                   doc: str = "", mention: TextMention | None = None) -> MentionRecord:
-    """The record of one mention: its gold id, the ranked candidate ids and the (possibly NIL)
-    prediction; `doc` and `mention` only locate it."""
+                   doc: str = "", mention: TextMention | None = None, confidence: float | None = None) -> MentionRecord:
+    """The record of one mention: its gold id, the ranked candidate ids, the (possibly NIL)
+    prediction and its confidence; `doc` and `mention` only locate it."""
     rank = ranking.index(gold) + 1 if gold is not None and gold in ranking else None
     if mention is None:
-        return MentionRecord(gold, predicted, rank, doc)
-    return MentionRecord(gold, predicted, rank, doc, mention.surface, mention.start, mention.end)
+        return MentionRecord(gold, predicted, rank, doc, confidence=confidence)
+    return MentionRecord(gold, predicted, rank, doc, mention.surface, mention.start, mention.end, confidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +145,17 @@ class Metrics:
         """Fraction of mentions predicted NIL."""
         return _ratio(self.nil_predicted, self.mentions)
 
+    def reliability(self) -> dict | None:
+        """`linker.calibration.reliability` of the links (non-NIL predictions): their confidence
+        against being right; None when the records carry no confidence."""
+        links = [r for r in self.records if r.predicted is not None and r.confidence is not None]
+        if not links:
+            return None
+        return reliability([r.confidence for r in links], [r.correct for r in links])
+
     def to_dict(self, ks: Sequence[int] = RECALL_AT) -> dict:
         """The summary (no records), with the keys the benchmark results use."""
+        table = self.reliability()
         return {
             "mentions": self.mentions,
             "hits_at_1": self.hits_at_1,
@@ -158,6 +165,7 @@ class Metrics:
             "micro_f1": self.f1,
             "nil": {"gold": self.gold_nil, "predicted": self.nil_predicted, "precision": self.nil_precision,
                     "recall": self.nil_recall, "rate": self.nil_rate},
+            **({"calibration": table} if table else {}),
         }
 
 
@@ -174,32 +182,6 @@ def evaluate(linker, labelled: Sequence[tuple[Document, Sequence[str | None]]], 
     for (doc, gold), ranked in zip(labelled, ranked_docs):
         if len(gold) != len(ranked):
             raise InputError(f"document {doc.id!r}: {len(gold)} gold ids for {len(ranked)} mentions")
-        records += [mention_record(g, ranking, link.entity, doc=doc.id, mention=link.mention)
+        records += [mention_record(g, ranking, link.entity, doc=doc.id, mention=link.mention, confidence=link.confidence)
                     for g, (link, ranking) in zip(gold, ranked)]
     return Metrics(tuple(records))
-
-
-def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = DEFAULT_KB, model=None,
-                  out: str | os.PathLike | None = None, records: str | os.PathLike | None = None,
-                  limit: int | None = None, overrides: Mapping[str, object] | None = None) -> dict:
-    """`mmel evaluate`: link the gold spans of a labelled JSONL file and score the links.
-
-    Returns the summary (`Metrics.to_dict` plus what was evaluated), also written as JSON to
-    `out`; `records` gets one JSON line per mention (doc, surface, start, end, gold, predicted,
-    gold_rank). The linker is built as for `mmel link` (`Linker.load` with `overrides`).
-    """
-    from linker.pipeline import Linker, set_threads
-    from linker.train import read_labelled
-
-    data = read_labelled(test, limit)  # validates the file before models are loaded
-    linker = Linker.load(home, kb, model, overrides=overrides)
-    set_threads(linker.config.threads)
-    metrics = evaluate(linker, data)
-    summary = {**metrics.to_dict(), "test": str(Path(test).resolve()), "documents": len(data),
-               "kb": kb, "model": str(model) if model else "default"}
-    if out:
-        Path(out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if records:
-        with open(records, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in metrics.records)
-    return summary

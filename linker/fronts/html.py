@@ -54,9 +54,11 @@ figure{margin:0}figcaption{font-size:.8em;color:#555}
 
 
 def _label(rec: dict) -> str:
-    """`Name (id) score` for a linked mention, `NIL score` otherwise."""
-    score = rec.get("score")
-    score_s = f" {score:.3f}" if isinstance(score, (int, float)) else ""
+    """`Name (id) 93 %` for a linked mention, `NIL 12 %` otherwise: the confidence (the raw
+    score where the model has no calibration)."""
+    conf, score = rec.get("confidence"), rec.get("score")
+    score_s = (f" {conf:.0%}" if isinstance(conf, (int, float))
+               else f" {score:.3f}" if isinstance(score, (int, float)) else "")
     if rec.get("entity") is None:
         return f"NIL{score_s}"
     name = rec.get("name") or rec["entity"]

@@ -6,7 +6,8 @@ each epoch from `average_from` on (stochastic weight averaging, Izmailov et al. 
 dev Hits@1 swings by ±0.5 points, the average's much less, and no epoch is picked on dev. The
 NIL threshold is calibrated on dev by hiding the gold candidate of a random 15 % of the
 mentions (they become NIL; five random draws pooled) and choosing the score cut-off with the
-best accuracy.
+best accuracy; the confidence (`linker.calibration`, Platt scaling of the top score) is fitted on
+the same dev mentions, right or wrong as they are.
 """
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kb.errors import ConfigError, InputError
+from kb.errors import ConfigError
 from kb.store import KnowledgeBase
-from kb.types import Document
+from linker.calibration import fit_calibration, reliability
 from linker.candidates import CandidateGenerator
 from linker.config import CandidateConfig, LinkerConfig, RerankerConfig
-from linker.document import iter_jsonl, parse_document
-from linker.evaluate import Metrics, mention_record
+from linker.training.evaluate import Metrics, mention_record
+from linker.training.labelled import read_labelled, read_labelled_files
 from linker.features import FEATURES
 from linker.pipeline import featurize
 from linker.reranker import Reranker
@@ -36,27 +37,6 @@ from linker.reranker import Reranker
 log = logging.getLogger(__name__)
 
 RANK = 32  # the reranker's context–entity interaction width: +1 WikiMEL dev Hits@1 over none; 64, 128 no better
-
-
-def read_labelled_files(paths: Sequence[str | os.PathLike], limit: int | None = None) -> list[tuple[Document, list[str | None]]]:
-    """`read_labelled` of each file, concatenated (`limit`: per file)."""
-    return [pair for path in paths for pair in read_labelled(path, limit)]
-
-
-def read_labelled(path: str | os.PathLike, limit: int | None = None) -> list[tuple[Document, list[str | None]]]:
-    """Documents with their gold spans and, per span, the gold entity id; `"qid": null` marks a
-    NIL mention (its entity is not in the KB), a missing or empty `qid` is an error."""
-    p = Path(path)
-    out = []
-    for where, obj in iter_jsonl(p, "labelled file"):
-        doc = parse_document(obj, where, p.resolve().parent, allow_overlaps=True)  # WikiMEL repeats spans
-        mentions = obj["mentions"] if doc.mentions is not None else None
-        if not mentions or not all("qid" in m and (m["qid"] is None or str(m["qid"]).strip()) for m in mentions):
-            raise InputError(f"{where}: needs 'mentions' with a gold 'qid' in every mention (null: NIL, not in the KB)")
-        out.append((doc, [None if m["qid"] is None else str(m["qid"]) for m in mentions]))
-        if limit and len(out) >= limit:
-            break
-    return out
 
 
 def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
@@ -230,15 +210,23 @@ def train_reranker(
                  history[-1]["dev_hits_at_1"], per_set)
     model.load_state_dict(average)
     scored = {p: _score(model, d) for p, d in devs.items()}
-    tau = calibrate_nil([r for _, rs in scored.values() for r in rs], seed)
-    model.save(out, LinkerConfig(cfg, candidates=candidates, nil_threshold=tau if np.isfinite(tau) else None))
+    pooled = [r for _, rs in scored.values() for r in rs]
+    tau = calibrate_nil(pooled, seed)
+    calibration = fit_calibration([r[0] for r in pooled], [r[1] for r in pooled])
+    model.save(out, LinkerConfig(cfg, candidates=candidates, nil_threshold=tau if np.isfinite(tau) else None,
+                                 calibration=calibration))
     return {
         "out": str(out), "averaged_epochs": [epochs - averaged + 1, epochs],
         "dev_hits_at_1": sum(m.hits_at_1 for m, _ in scored.values()) / len(scored), "nil_threshold": tau,
+        "calibration": calibration.to_dict(),
         # NIL figures on other hidings than those that chose τ (seeds after the calibration's)
         "dev_sets": {p: {"hits_at_1": m.hits_at_1, "gold_nil": m.gold_nil,
-                         **nil_scores(nil_cases(rs, seed + NIL_DRAWS), tau)}
+                         **nil_scores(nil_cases(rs, seed + NIL_DRAWS), tau),
+                         # the links (top score ≥ τ): their confidence against being right
+                         "reliability": reliability([calibration.confidence(r[0]) for r in rs if r[0] >= tau],
+                                                    [r[1] for r in rs if r[0] >= tau])}
                      for p, (m, rs) in scored.items()},
-        "train_docs": sum(len(b.candidates) for b, _, _ in train),  # repeated chunks count each time "seconds": round(time.time() - started, 1),
+        "train_docs": sum(len(b.candidates) for b, _, _ in train),  # repeated chunks count each time
+        "seconds": round(time.time() - started, 1),
         "history": history,
     }

@@ -24,7 +24,7 @@ instead of 36 spans per 1,000 characters with 0.985):
 
     python benchmarks/make_data.py --halves "$MMEL_HOME"
     mmel kb build --entities benchmarks/work/merged_kb.jsonl --kb merged
-    python -m linker.mention_train --kb merged --train ../shared/data/wikimel/train.jsonl \\
+    python -m linker.training.mention_train --kb merged --train ../shared/data/wikimel/train.jsonl \\
         --train benchmarks/work/richpedia-train.jsonl \\
         --train general-half1=benchmarks/work/general-half/train0.jsonl \\
         --train general-half0=benchmarks/work/general-half/train1.jsonl \\
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--train {missing[0]} names no KB: give --kb or write --train KB={missing[0]}")
     kbs = {name: KnowledgeBase(kb_path(args.home, name)) for name in dict.fromkeys(n for n, _ in named)}
     parts = [(read_examples(path), kbs[name]) for name, path in named]
-    command = "python -m linker.mention_train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python -m linker.training.mention_train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     scorer = train(parts, target_recall=args.target_recall, sources=args.train, command=command,
                    dump_target_recall=args.dump_target_recall)
     scorer.save(args.out)

@@ -10,11 +10,12 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 from kb.errors import ConfigError, InputError
 from kb.files import atomic_path, check_writable
-from kb.home import kb_dir, kb_path, resolve_home
+from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from linker.document import is_single_object, read_documents
 
 FORMATS = ("json", "jsonl")
@@ -33,7 +34,7 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     `visual.alpha`, ...) applied. Returns the number of documents linked. JSON output is one
     object for an input of one bare object, else a list (a list of one stays a list); JSONL
     output is streamed batch by batch; `out` and `html` are replaced only when every document linked.
-    `workers` > 1: that many forked processes link batches in parallel (`linker.corpus`), with
+    `workers` > 1: that many forked processes link batches in parallel (`linker.corpus.workers`), with
     the same output. `progress`: a progress bar (documents/s, mentions/s, ETA) on stderr; a
     summary line is logged at the end either way.
 
@@ -42,8 +43,8 @@ def link_file(input: str | os.PathLike, out: str | os.PathLike | None = None, *,
     anything is written, on stdout too, while no more than one document (one `.json` file) is
     held at once by the check.
     """
-    from linker.corpus import Progress, chunked, count_lines, link_chunks
-    from linker.html import HtmlView
+    from linker.corpus.workers import Progress, chunked, count_lines, link_chunks
+    from linker.fronts.html import HtmlView
     from linker.pipeline import Linker, set_threads
 
     if fmt not in FORMATS:
@@ -109,7 +110,7 @@ def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None
     the home (e.g. a dump's links against a general KB beside captions against a people KB);
     `repeat`: passes over their training documents per epoch (one over the main files).
     """
-    from linker.train import LabelledSource, train_reranker
+    from linker.training.train import train_reranker
 
     if context not in CONTEXT_ENCODERS:
         raise ConfigError(f"unknown context encoder {context!r}: choose one of {', '.join(CONTEXT_ENCODERS)}")
@@ -141,7 +142,7 @@ def _source(home, kb: str, context: str, train=(), dev=(), repeat: int = 1):
     from indexer.dense import load_text_index
     from indexer.static import STATIC_PREFIX, load_context_encoder
     from kb.store import KnowledgeBase
-    from linker.train import LabelledSource
+    from linker.training.train import LabelledSource
 
     store = KnowledgeBase(kb_path(home, kb))
     index = load_text_index(store, kb_dir(home, kb))
@@ -169,3 +170,30 @@ def parse_keep(keep: str):
     if not (prior.isdigit() and context.isdigit()):
         raise ConfigError(f"bad candidate reduction {keep!r}: use 'P+C' (e.g. '4+3') or 'all'")
     return CandidateConfig(keep_prior=int(prior), keep_context=int(context))
+
+
+def evaluate_file(test: str | os.PathLike, *, home=None, kb: str = DEFAULT_KB, model=None,
+                  out: str | os.PathLike | None = None, records: str | os.PathLike | None = None,
+                  limit: int | None = None, overrides: Mapping[str, object] | None = None) -> dict:
+    """`mmel evaluate`: link the gold spans of a labelled JSONL file and score the links.
+
+    Returns the summary (`Metrics.to_dict` plus what was evaluated), also written as JSON to
+    `out`; `records` gets one JSON line per mention (doc, surface, start, end, gold, predicted,
+    gold_rank). The linker is built as for `mmel link` (`Linker.load` with `overrides`).
+    """
+    from linker.pipeline import Linker, set_threads
+    from linker.training.evaluate import evaluate
+    from linker.training.labelled import read_labelled
+
+    data = read_labelled(test, limit)  # validates the file before models are loaded
+    linker = Linker.load(home, kb, model, overrides=overrides)
+    set_threads(linker.config.threads)
+    metrics = evaluate(linker, data)
+    summary = {**metrics.to_dict(), "test": str(Path(test).resolve()), "documents": len(data),
+               "kb": kb, "model": str(model) if model else "default"}
+    if out:
+        Path(out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if records:
+        with open(records, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in metrics.records)
+    return summary

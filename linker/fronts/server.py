@@ -3,7 +3,7 @@
 Endpoints:
 
 - ``POST /link`` — a document JSON (as for `mmel link`) → its output record; ``?html=true``
-  returns the HTML view (`linker.html`) instead.
+  returns the HTML view (`linker.fronts.html`) instead.
 - ``GET /entities/{id}`` — one KB entity, or 404.
 - ``GET /health`` — status, KB counts and the models in use.
 - ``GET /docs`` — the API's docs, offline: Swagger UI from the assets of the installed package
@@ -52,7 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kb.errors import InputError, LinkerError
 from kb.types import Document
 from linker.document import document_record, parse_document
-from linker.html import render_html
+from linker.fronts.html import render_html
 from linker.pipeline import set_threads
 
 log = logging.getLogger(__name__)
