@@ -3,11 +3,24 @@
 Pure functions. `derive(name)` returns `(alias, weight)` pairs: the weight says how strongly an
 alias points to the entity relative to other entities sharing it (the exact name beats a bare
 surname). Weights become a prior after per-mention normalisation (`kb.prior`).
+
+The person rules (surname, first + last name, name tokens and pairs, peerage, regnal and
+honorific forms, territories) apply to persons only: the KB builders ask `is_person` of an
+entity's `types`. An entity without types (an entity list that gives none, as the WikiMEL,
+Richpedia and Vital Articles lists) is treated as a person, as before types were read, so KBs
+built from such lists do not change. The tables the rules read (given-name forms, suffixes,
+particles, ranks, honorifics, person types) are data: `kb/data/name_forms.json`, with where
+each table comes from.
 """
 from __future__ import annotations
 
+import functools
+import json
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
+from kb.errors import KBError
 from kb.normalize import fold
 
 EXACT = 1.0
@@ -19,85 +32,69 @@ TERRITORY = 0.1  # the territorial designation: "Charles I of Austria" → "Aust
 TOKEN = 0.1  # any single name token: given names, middle (paternal) surnames, East Asian family names
 PAIR = 0.3  # two adjacent name tokens: "Suu Kyi", "Leonel Cota", "Canales Rivera"
 
+NAME_FORMS = Path(__file__).resolve().parent / "data" / "name_forms.json"
+_WORD_LISTS = ("person_types", "suffixes", "particles", "peerage_ranks", "female_ranks", "honorifics",
+               "noble_particles")
+
+
+@functools.cache
+def name_forms(path: Path = NAME_FORMS) -> dict[str, list[str] | dict[str, list[str]]]:
+    """The `values` of each table of a name-forms file (`kb/data/name_forms.json`), by table
+    name; `KBError` naming the file and the table when one is missing or malformed."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KBError(f"cannot read name forms {path}: {exc}") from None
+    tables = raw if isinstance(raw, dict) else {}
+    out: dict[str, list[str] | dict[str, list[str]]] = {}
+    for key in (*_WORD_LISTS, "given_name_forms"):
+        table = tables.get(key)
+        values = table.get("values") if isinstance(table, dict) else None
+        if key == "given_name_forms":
+            ok = isinstance(values, dict) and all(map(_is_words, values.values()))
+            kind = "an object of names to lists of forms"
+        else:
+            ok, kind = _is_words(values), "a list of strings"
+        if not ok or not isinstance(table.get("source"), str):
+            raise KBError(f"name forms {path}: table {key!r} is missing or malformed "
+                          f"(it needs a 'source' string and 'values', {kind})")
+        out[key] = values
+    return out
+
+
+def _is_words(value: object) -> bool:
+    """Whether `value` is a list of non-empty strings."""
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _alternatives(phrases: list[str], space: str) -> str:
+    """A regex alternation of `phrases` in the order given, their words joined by `space`."""
+    return "|".join(space.join(map(re.escape, p.split())) for p in phrases)
+
+
+_TABLES = name_forms()
 _PAREN = re.compile(r"\s*\([^)]*\)\s*$")
-_SUFFIX = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "phd", "md", "qc", "kc"}
-_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "bin", "ibn", "al", "el", "dos", "das", "ter", "zu"}
-_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(Baronet|Earl|Duke|Marquess|Viscount|Baron|Lord|Count|Baroness|Countess|Duchess|Marchioness|Viscountess|Lady)\b\s*(?:of\s+)?(.*)$", re.I)
-_FEMALE_RANKS = {"Baroness", "Countess", "Duchess", "Marchioness", "Viscountess", "Lady"}
-_HONORIFIC = re.compile(r"^(?:Sir|Dame|Lord|Lady|Saint|St\.|King|Queen|Prince|Princess|Emperor|Empress|Pope|Grand Duchess|Grand Duke|Duchess|Duke|Archduke|Archduchess|Count|Countess)\s+", re.I)
+_SUFFIX = set(_TABLES["suffixes"])
+_PARTICLES = set(_TABLES["particles"])
+_PEERAGE = re.compile(r",\s*(?:\d+(?:st|nd|rd|th)\s+)?(%s)\b\s*(?:of\s+)?(.*)$"
+                      % _alternatives(_TABLES["peerage_ranks"], " "), re.I)
+_FEMALE_RANKS = set(_TABLES["female_ranks"])
+_HONORIFIC = re.compile(r"^(?:%s)\s+" % _alternatives(_TABLES["honorifics"], " "), re.I)
 _REGNAL = re.compile(r"^(.+?\s[IVXL]+|[^,]+?)(?:,\s*[^,]+|\s+of\s+.+)$")
 _TERRITORY = re.compile(r"\sof\s+(.+)$")
-_NOBLE_PARTICLE = re.compile(r"^(?:von\s+und\s+zu|von|zu)\s+", re.I)  # "Count von Bülow" → "Bülow"
+# "Count von Bülow" → "Bülow"
+_NOBLE_PARTICLE = re.compile(r"^(?:%s)\s+" % _alternatives(_TABLES["noble_particles"], r"\s+"), re.I)
+_PERSON_TYPES = {t.casefold() for t in _TABLES["person_types"]}
+GIVEN_NAME = {form: name for name, forms in _TABLES["given_name_forms"].items() for form in forms}
 
 
-# Forms of one given name: English nicknames and the continental forms English Wikipedia
-# anglicises ("Ludwig I" is Louis I, Grand Duke of Baden; "Jim Morrison" was James Douglas
-# Morrison). Each folded form maps to one canonical form. Left out: forms that are also distinct
-# names in English (Jean, Jan, Carl, Harry, Jerry, Ted) and common words that a document's text
-# would turn into name evidence ("will", "bill", "don" of "don't", "bob", "mike", "nick", "ed").
-# Louise to Herman, and Johan, Christoph, Nikolay, were added from errors on the Richpedia train
-# part and checked on both dev sets, where they change no mention; Ann from a Richpedia dev error.
-_GIVEN_NAME_FORMS = {
-    "james": "jim jimmy jamie",
-    "william": "billy willie willy wilhelm guillaume guglielmo willem",
-    "robert": "bobby robbie roberto",
-    "richard": "rick ricky richie",
-    "thomas": "tom tommy",
-    "daniel": "dan danny",
-    "david": "dave",
-    "michael": "mickey michel michele miguel mikhail",
-    "joseph": "joe joey josef giuseppe jose",
-    "edward": "eddie eduard edouard eduardo",
-    "benjamin": "ben",
-    "samuel": "sam",
-    "anthony": "tony anton antonio antoine",
-    "raymond": "ray",
-    "frederick": "fred freddie fritz friedrich frederic federico",
-    "alexander": "alex alexandre alessandro alejandro",
-    "andrew": "andy",
-    "christopher": "chris christoph",
-    "charles": "charlie karl",
-    "nicholas": "nikolaus nicolas nicola nikolai nikolay nickolai",
-    "patricia": "patti patty tricia",
-    "peter": "pete pierre pietro pedro pieter",
-    "philip": "phil philipp philippe filippo felipe",
-    "matthew": "matt",
-    "lawrence": "larry",
-    "john": "jack johnny johann johannes johan giovanni juan joao",
-    "kenneth": "ken kenny",
-    "donald": "donny",
-    "ronald": "ron ronnie",
-    "gregory": "greg",
-    "jeffrey": "jeff",
-    "timothy": "tim",
-    "louis": "ludwig luis luigi lodewijk",
-    "henry": "heinrich henri enrico enrique hendrik",
-    "george": "georg georges giorgio jorge",
-    "francis": "franz francois francesco",
-    "paul": "paolo pablo",
-    "stephen": "stefan stephan etienne stefano esteban",
-    "albert": "albrecht",
-    "ernest": "ernst",
-    "conrad": "konrad",
-    "maurice": "moritz maurizio mauricio",
-    "bertha": "berta",
-    "rudolph": "rudolf",
-    "elizabeth": "liz beth betty elisabeth elisabetta",
-    "margaret": "peggy maggie",
-    "catherine": "katharina katherine caterina catalina ekaterina yekaterina",
-    "mary": "maria marie",
-    "anne": "ann annie",
-    "louise": "luise",
-    "eleanor": "eleonore eleonora",
-    "clement": "klemens clemens",
-    "eugene": "eugen evgeny yevgeny",
-    "theodore": "theodor",
-    "rupert": "ruprecht rupprecht",
-    "herman": "hermann",
-    "sophia": "sophie sofia",
-    "amelia": "amalie amalia",
-}
-GIVEN_NAME = {form: name for name, forms in _GIVEN_NAME_FORMS.items() for form in forms.split()}
+def is_person(entity_types: Sequence[str]) -> bool | None:
+    """Whether an entity with these `types` (Wikidata ids such as "Q5", or labels such as
+    "human") is a person: one of the data file's person types, case-insensitive; None when
+    there are no types to tell."""
+    if not entity_types:
+        return None
+    return any(t.casefold() in _PERSON_TYPES for t in entity_types)
 
 
 def given_name(token: str) -> str:
@@ -146,8 +143,11 @@ def territories(name: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def derive(name: str) -> list[tuple[str, float]]:
-    """Alias variants of `name` with weights; the strongest weight wins for repeated aliases."""
+def derive(name: str, person: bool = True) -> list[tuple[str, float]]:
+    """Alias variants of `name` with weights; the strongest weight wins for repeated aliases.
+
+    `person=False`: only the name itself, without its disambiguator, and its ASCII fold (no
+    surname, token, peerage, regnal, honorific or territory forms)."""
     out: dict[str, float] = {}
 
     def add(alias: str | None, weight: float) -> None:
@@ -157,6 +157,24 @@ def derive(name: str) -> list[tuple[str, float]]:
     add(name.strip(), EXACT)
     base = base_name(name)
     add(base, BASE)
+    if person:
+        forms, base = _person_forms(base)
+        for alias, weight in forms:
+            add(alias, weight)
+    ascii_name = fold(base)
+    if ascii_name != base:
+        add(ascii_name, BASE)
+    return list(out.items())
+
+
+def _person_forms(base: str) -> tuple[list[tuple[str, float]], str]:
+    """The person rules' aliases of a name without disambiguator, and the name left without its
+    rank, places and honorific ("Edward Wood, 1st Earl of Halifax" → "Edward Wood")."""
+    out: list[tuple[str, float]] = []
+
+    def add(alias: str | None, weight: float) -> None:
+        out.append((alias, weight))
+
     peer = _PEERAGE.search(base)
     if peer:  # "Edward Wood, 1st Earl of Halifax" → "Halifax", "Lord Halifax", "Earl of Halifax"
         place = _NOBLE_PARTICLE.sub("", peer.group(2).strip())
@@ -200,7 +218,4 @@ def derive(name: str) -> list[tuple[str, float]]:
             add(word.rstrip("."), TOKEN)
             if i + 1 < len(words):
                 add(f"{word} {words[i + 1]}", PAIR)
-    ascii_name = fold(base)
-    if ascii_name != base:
-        add(ascii_name, BASE)
-    return list(out.items())
+    return out, base

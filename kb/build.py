@@ -101,12 +101,14 @@ def read_alias_tsv(path: str | os.PathLike, skipped: list[str] | None = None) ->
 
 
 def _entity_rows(entities: Iterator[Entity], writer: KBWriter) -> int:
-    """Write entities and their derived/given aliases; returns #entities."""
+    """Write entities and their derived/given aliases (person rules unless `types` say
+    otherwise: `kb.aliases.is_person`); returns #entities."""
     n = 0
     for ent in entities:
         if not writer.add_entities([ent]):
             continue
-        writer.add_names((alias, ent.id, w) for alias, w in alias_fn.derive(ent.name))
+        person = alias_fn.is_person(ent.types) is not False  # no types: person rules, as before types
+        writer.add_names((alias, ent.id, w) for alias, w in alias_fn.derive(ent.name, person))
         writer.add_names((a, ent.id, alias_fn.EXACT) for a in ent.aliases)
         n += 1
     return n

@@ -321,7 +321,8 @@ def ingest_wikidata(
     """Stream the Wikidata dump at `path` into `writer`; returns counts and throughput.
 
     Items become entities (id = QID, name = label, with title, popularity, types and images);
-    the name's derived forms (`kb.aliases.derive`) and the aliases become names of the entity.
+    the name's derived forms (`kb.aliases.derive`, with the person rules for humans, `P31` Q5, and for
+    items without types) and the aliases become names of the entity.
     """
     started = time.perf_counter()
     totals: collections.Counter = collections.Counter()
@@ -333,7 +334,8 @@ def ingest_wikidata(
             writer.add_entities(result.entities)
             writer.add_names(
                 (alias, e.id, weight) for e in result.entities
-                for alias, weight in (*alias_fn.derive(e.name), *((a, alias_fn.EXACT) for a in e.aliases))
+                for alias, weight in (*alias_fn.derive(e.name, alias_fn.is_person(e.types) is not False),
+                                      *((a, alias_fn.EXACT) for a in e.aliases))
             )
     seconds = time.perf_counter() - started
     stats = {key: totals[key] for key in ("lines", "items", "entities", "other_entities", "no_label",
