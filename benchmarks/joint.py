@@ -210,7 +210,7 @@ def _linker(kb_file: Path, face_model: Path | None):
     report = build_face_index(kb, load_face_encoder(face_model), manifest, kb_dir, progress=False, rebuild=True)
     reranker, config = load_model(OUT / "models" / "reranker")
     visual = VisualLinker.load(kb, kb_dir, face_model=face_model, config=config.visual,
-                               nil_threshold=config.nil_cutoff)
+                               nil_threshold=config.nil_cutoff, calibration=config.calibration)
     return Linker(kb, load_text_index(kb, kb_dir), load_text_encoder("hashing"), reranker, config, visual), report
 
 
@@ -225,8 +225,10 @@ def _link_probe(linker, rec: dict) -> tuple[MentionRecord, MentionRecord]:
     text = next(l for l in links if isinstance(l.mention, TextMention))
     face = next((l for l in links if not isinstance(l.mention, TextMention)), None)
     face_ranking = [c.entity for c in face.candidates] if face else []
-    return (mention_record(m["qid"], [c.entity for c in text.candidates], text.entity, doc=rec["id"], mention=mention),
-            mention_record(rec["face"], face_ranking, face.entity if face else None, doc=rec["id"]))
+    return (mention_record(m["qid"], [c.entity for c in text.candidates], text.entity, doc=rec["id"], mention=mention,
+                           confidence=text.confidence),
+            mention_record(rec["face"], face_ranking, face.entity if face else None, doc=rec["id"],
+                           confidence=face.confidence if face else None))
 
 
 def _score_mode(linker, docs: list[dict]) -> tuple[dict, list[tuple[MentionRecord, MentionRecord]]]:
@@ -247,6 +249,8 @@ def _score_mode(linker, docs: list[dict]) -> tuple[dict, list[tuple[MentionRecor
               for key, (t, v) in records.items()}
     out = {key: v for key, v in scores.items() if not key.startswith("kind:")}
     out["by_kind"] = {key[5:]: v for key, v in scores.items() if key.startswith("kind:")}
+    # the links' confidence against being right (a small set: a sanity check, not a calibration)
+    out["reliability"] = {side: Metrics(tuple(r[i] for r in rows)).reliability() for i, side in enumerate(("text", "visual"))}
     return {**out, "errors": errors}, rows
 
 
@@ -350,6 +354,15 @@ def markdown(results: dict) -> str:
     hurt = [d for r in results["encoders"].values() for k in KINDS for d in r.get("joint_effect", {}).get(k, {}).get("hurt_docs", [])]
     if hurt:
         lines += ["", "Decisions the joint step broke: " + "; ".join(hurt[:12]) + (" ..." if len(hurt) > 12 else "")]
+    lines += ["", "Confidence of the links (a sanity check on a small set): links, ECE, share with confidence ≥ 0.9 "
+                  "and how often those are right:", ""]
+    for enc, r in results["encoders"].items():
+        for mode, m in r["modes"].items():
+            for side, t in (m.get("reliability") or {}).items():
+                if t:
+                    at = "–" if t["accuracy_at_0.9"] is None else f"{t['accuracy_at_0.9']:.3f}"
+                    lines.append(f"- {enc}, {mode}, {side}: {t['count']} links, ECE {t['ece']:.3f}, "
+                                 f"≥ 0.9: {t['share_at_0.9']:.3f} of them, right {at}")
     lines += ["", f"Revision {results['machine']['git_revision']}, {results['machine']['platform']}, "
               f"{results['machine']['cpu_count']} CPUs, {results['seconds']} s.", ""]
     return "\n".join(lines)

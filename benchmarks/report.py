@@ -4,7 +4,8 @@ Each benchmark gets a section with its tables and the git revision and date of i
 the scale note combines `scale.json`, `index.json` and `kb_build.json` into measured costs and
 a linear extrapolation to full Wikipedia. Plots (matplotlib, Agg): recall@k (mel results,
 full pipeline vs baselines), latency distribution and throughput vs batch size (latency.json).
-Nothing is run: `python benchmarks/run.py report` calls `render`.
+Nothing is run: `python benchmarks/run.py report` calls `render`, which also refills the results
+table of README.md (between its `<!-- results table` marker and the next blank line).
 """
 from __future__ import annotations
 
@@ -539,6 +540,46 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+README_SETS = (("mel_wikimel_dev", "WikiMEL dev (WikiMEL KB)"), ("mel_richpedia_dev", "Richpedia dev part (Richpedia KB)"),
+               ("mel_general_dev", "general Wikipedia dev (Vital Articles + train-article anchors)"))
+README_MARK = "<!-- results table"
+
+
+def readme_table(results: dict[str, dict]) -> list[str]:
+    """The README's results table, from the mel JSON of each dev set, and its provenance line."""
+    def pct(x, digits=1):
+        return "–" if x is None else f"{100 * x:.{digits}f}"
+
+    rows, revs = [], set()
+    for stem, label in README_SETS:
+        r = results.get(stem)
+        if not r:
+            continue
+        revs.add(provenance(r)[0])
+        nil = r["nil"]["predicted"] / max(r["mentions"] - r["nil"]["gold"], 1)
+        cal = r.get("calibration") or {}
+        rows.append([label, pct(r["hits_at_1"]), pct(r["recall_at_k"]["30"]), pct(r["micro_f1"]), f"{pct(nil)} %",
+                     pct(cal.get("accuracy_at_0.9")), pct(r["baselines"]["fuzzy_dense"]["hits_at_1"]),
+                     f"{r['mentions_per_second']:,.0f}"])
+    return [f"{README_MARK}: filled from benchmarks/results/mel_*.json by `python benchmarks/run.py report` -->",
+            *table(["dev set", "Hits@1", "recall@30", "F1", "in-KB decided NIL", "links with confidence ≥ 0.9: right",
+                    "fuzzy+dense Hits@1 (weight tuned on train)", "mentions/s (1 thread)"], rows),
+            "", f"Revision `{', '.join(sorted(revs))}`; `python benchmarks/run.py mel --kb KB --test DEV --tune-on TRAIN "
+                "--out ...` (the"]
+
+
+def fill_readme(readme: Path, results: dict[str, dict]) -> None:
+    """Replace README's results table and the revision line after it (if the marker is there)."""
+    if not readme.is_file():
+        return
+    lines = readme.read_text(encoding="utf-8").split("\n")
+    start = next((i for i, l in enumerate(lines) if l.startswith(README_MARK)), None)
+    if start is None:
+        return
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("Revision `"))
+    readme.write_text("\n".join(lines[:start] + readme_table(results) + lines[end + 1:]), encoding="utf-8")
+
+
 def render(folder: str | Path | None = None, out: str | Path | None = None, with_plots: bool = True) -> Path:
     """Write RESULTS.md (default: next to the results folder) and the plots; returns its path."""
     folder = Path(folder) if folder else results_dir()
@@ -578,4 +619,6 @@ def render(folder: str | Path | None = None, out: str | Path | None = None, with
         except ImportError as exc:  # matplotlib is in the `bench` extra
             log.warning("no plots: %s (pip install matplotlib)", exc)
     out.write_text(text, encoding="utf-8")
+    if folder == results_dir():
+        fill_readme(folder.parents[1] / "README.md", results)
     return out

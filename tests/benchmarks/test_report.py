@@ -150,3 +150,21 @@ def test_raw_text_section_shows_precision_only_where_the_gold_is_complete() -> N
     old = {"found": 0.9, "found_exact": 0.5, "accuracy_on_found": 0.9, "given_span_accuracy_on_found": 0.9,
            "given_span_accuracy": 0.9, "predicted_per_1000_chars": 2.0, "gold_per_1000_chars": 1.0, **rest}
     assert "| raw | 0.900 | 0.500 | – | – |" in "\n".join(report.section_raw_text({"raw": {"no_spans": old}}))
+
+
+def test_readme_table_is_refilled_from_the_mel_results(tmp_path):
+    cal = {"count": 90, "ece": 0.03, "accuracy_at_0.9": 0.951, "share_at_0.9": 0.8,
+           "bins": [{"bin": [0.9, 1.0], "count": 72, "confidence": 0.95, "accuracy": 0.951}]}
+    r = {**_mel(0.912), "nil": {"gold": 0, "predicted": 5, "precision": 0.0, "recall": 0.0, "rate": 0.05},
+         "calibration": cal}
+    r["baselines"]["fuzzy_dense"] = {"hits_at_1": 0.864}
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results table: old -->\n| old |\n|---|\n| 1 |\n\nRevision `old`; keep (the\n"
+                      "rest stays.\n", encoding="utf-8")
+    report.fill_readme(readme, {"mel_wikimel_dev": r})
+    text = readme.read_text(encoding="utf-8")
+    assert "| WikiMEL dev (WikiMEL KB) | 91.2 | 90.0 | 70.0 | 5.0 % | 95.1 | 86.4 | 123 |" in text
+    assert "| old |" not in text and "Revision `abcdef1234`" in text and text.endswith("rest stays.\n")
+    assert text.startswith("# x\n\n<!-- results table")
+    lines = report.reliability_tables({"mel_wikimel_dev": r})
+    assert any("ECE 0.030" in l for l in lines) and "| 0.9–1.0 | 72 | 0.950 | 0.951 |" in lines
