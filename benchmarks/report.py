@@ -564,12 +564,12 @@ def readme_table(results: dict[str, dict]) -> list[str]:
     return [f"{README_MARK}: filled from benchmarks/results/mel_*.json by `python benchmarks/run.py report` -->",
             *table(["dev set", "Hits@1", "recall@30", "F1", "in-KB decided NIL", "links with confidence ≥ 0.9: right",
                     "fuzzy+dense Hits@1 (weight tuned on train)", "mentions/s (1 thread)"], rows),
-            "", f"Revision `{', '.join(sorted(revs))}`; `python benchmarks/run.py mel --kb KB --test DEV --tune-on TRAIN "
-                "--out ...` (the"]
+            "", f"Revision `{', '.join(sorted(revs))}`."]
 
 
 def fill_readme(readme: Path, results: dict[str, dict]) -> None:
-    """Replace README's results table and the revision line after it (if the marker is there)."""
+    """Replace README's results table and its revision line (the first line after the marker
+    that starts with "Revision `"), if the marker is there."""
     if not readme.is_file():
         return
     lines = readme.read_text(encoding="utf-8").split("\n")

@@ -19,9 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-L2 = 1e-4  # ridge on the slope: keeps the fit finite when dev scores separate right from wrong
-
-
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """`confidence(score) = σ(slope · score + bias)`."""
@@ -42,22 +39,26 @@ class Calibration:
 def fit_calibration(scores: Sequence[float], correct: Sequence[bool], iterations: int = 50) -> Calibration:
     """Maximum-likelihood Platt scaling (Newton's method) of `correct` on `scores`.
 
-    Scores are standardised for the fit (the bundled model's span a few hundredths) and the
-    result mapped back. Raises ValueError without both right and wrong examples."""
+    The targets are Platt's (1999) smoothed ones, (N₊ + 1)/(N₊ + 2) for right links and
+    1/(N₋ + 2) for wrong ones: they keep the fit finite when the scores separate right from wrong,
+    and a dev set with only right (or only wrong) links gives a flat confidence of that smoothed
+    rate instead of no model. Scores are standardised for the fit (the bundled model's span a few
+    hundredths) and the result mapped back. Raises ValueError without examples."""
     s = np.asarray(scores, np.float64)
     y = np.asarray(correct, np.float64)
     keep = np.isfinite(s)
     s, y = s[keep], y[keep]
-    if not len(s) or y.min() == y.max():
-        raise ValueError("calibration needs right and wrong links among the dev mentions")
+    if not len(s):
+        raise ValueError("calibration needs dev mentions with a finite score")
+    right = int(y.sum())
+    t = np.where(y > 0, (right + 1) / (right + 2), 1 / (len(y) - right + 2))
     mu, sd = float(s.mean()), float(s.std()) or 1.0
     x = np.stack([(s - mu) / sd, np.ones_like(s)], axis=1)
     w = np.zeros(2)
-    ridge = np.diag([L2 * len(s), 0.0])
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + ridge @ w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + ridge + 1e-9 * np.eye(2)
+        grad = x.T @ (p - t)
+        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-10:

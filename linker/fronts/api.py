@@ -1,4 +1,4 @@
-"""File-level entry points used by the CLI: link a file of documents, train a model.
+"""File-level entry points used by the CLI: link a file of documents, train a model, evaluate one.
 
 Kept out of `cli.py` so the CLI stays a thin layer of argument parsing.
 """

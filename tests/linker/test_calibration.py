@@ -24,13 +24,19 @@ def test_fit_recovers_the_slope_and_bias_of_a_logistic_truth():
     assert table["count"] == len(scores)
 
 
-def test_fit_needs_both_kinds_of_example():
-    with pytest.raises(ValueError, match="right and wrong"):
-        fit_calibration([0.3, 0.4], [True, True])
+def test_one_kind_of_example_gives_a_flat_smoothed_rate_and_none_is_an_error():
+    # Platt's targets: two right links and no wrong one give (2 + 1) / (2 + 2) everywhere
+    got = fit_calibration([0.3, 0.4], [True, True])
+    assert got.confidence(0.0) == pytest.approx(0.75, abs=1e-6)
+    assert got.confidence(0.4) == pytest.approx(0.75, abs=1e-6)
+    assert fit_calibration([0.3, 0.4, 0.5], [False] * 3).confidence(0.5) == pytest.approx(0.2, abs=1e-6)
+    with pytest.raises(ValueError, match="dev mentions"):
+        fit_calibration([float("nan")], [True])
 
 
 def test_fit_stays_finite_when_scores_separate_right_from_wrong():
-    got = fit_calibration([0.1, 0.2, 0.3, 0.6, 0.7, 0.8], [False, False, False, True, True, True])
+    scores = np.linspace(0.1, 0.8, 60)
+    got = fit_calibration(scores, scores > 0.45)
     assert math.isfinite(got.slope) and got.slope > 0
     assert got.confidence(0.8) > 0.9 > 0.1 > got.confidence(0.1)
 
