@@ -26,9 +26,15 @@ def results_dir() -> Path:
     return Path(os.environ.get("MMEL_BENCH_RESULTS") or RESULTS)
 
 
+# what the benchmarks write themselves, and prose: changes there do not make numbers "dirty"
+NOT_CODE = (":!benchmarks/results", ":!benchmarks/RESULTS.md", ":!README.md", ":!docs")
+
+
 def git_revision() -> str:
+    """HEAD, with "-dirty" when tracked code differs from it (`NOT_CODE` paths aside: the results
+    and the tables a run rewrites must not mark the next run's numbers as uncommitted code)."""
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
