@@ -21,11 +21,15 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def text_key(text: str) -> str:
+    """`mention_key` uncached, for whole texts (a cache of them would only hold memory)."""
+    return _SPACE.sub(" ", fold(text).casefold()).strip(_EDGE)
+
+
 @lru_cache(maxsize=1 << 17)
 def mention_key(surface: str) -> str:
     """The lookup key of a surface string: folded, case-folded, single-spaced, edge punctuation off."""
-    key = _SPACE.sub(" ", fold(surface).casefold()).strip(_EDGE)
-    return key
+    return text_key(surface)
 
 
 _SIBILANT_ES = re.compile(r"(?:ss|sh|ch|x|z)es$")  # "boxes", "churches", "classes"

@@ -33,6 +33,8 @@ For one mention with key `m` and context embedding `c` in a document with words 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,7 +43,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from kb import aliases as alias_fn
-from kb.normalize import mention_key, singular_forms
+from kb.normalize import fold, mention_key, singular_forms
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
 from linker.features import EntityProfile, description_score, surface_words, tokens_in_document, without_span, words
@@ -226,6 +228,34 @@ def document_words(text: str, mention: TextMention) -> frozenset[str]:
     return frozenset(words(without_span(text, mention.start, mention.end)))
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _wordish(char: str) -> bool:
+    """`char` may join the word next to it once folded (a letter, digit, combining mark, "Ⓐ")."""
+    return bool(unicodedata.combining(char) or _WORD_CHAR.search(fold(char)))
+
+
+def document_word_sets(text: str, mentions: Sequence[TextMention]) -> list[frozenset[str]]:
+    """`document_words` of each mention of one document, the document tokenized once: a span
+    that starts and ends at word edges leaves the other words as they are, so its set is the
+    document's words less those found only inside the span; a span that cuts a word is done
+    the long way."""
+    counts: Counter[str] | None = None
+    out = []
+    for m in mentions:
+        if (m.start > 0 and _wordish(text[m.start - 1])) or (m.end < len(text) and _wordish(text[m.end])):
+            out.append(document_words(text, m))
+            continue
+        if counts is None:
+            counts = Counter(words(text))
+            every = frozenset(counts)
+        inside = Counter(words(text[m.start : m.end]))
+        gone = [w for w, n in inside.items() if counts[w] <= n]
+        out.append(every.difference(gone) if gone else every)
+    return out
+
+
 def fuzzy_table(kb: CandidateKB) -> dict[str, list[str]]:
     """Every mention key of `kb`, grouped by first character (the fuzzy matcher's choices)."""
     table: dict[str, list[str]] = {}
@@ -338,8 +368,8 @@ class CandidateGenerator:
         pos = 0
         for text, ms, doc_names in zip(texts, docs_mentions, names):
             doc_out = []
-            for m, name in zip(ms, doc_names):
-                doc_out.append(self._rank(m, name, document_words(text, m), raw[pos], contexts[pos], vecs, ents,
+            for m, name, doc_words in zip(ms, doc_names, document_word_sets(text, ms)):
+                doc_out.append(self._rank(m, name, doc_words, raw[pos], contexts[pos], vecs, ents,
                                           profs, row, None if surfaces is None else surfaces[pos]))
                 pos += 1
             out.append(doc_out)

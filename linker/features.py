@@ -16,7 +16,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from kb.aliases import base_name, given_name, surname
-from kb.normalize import mention_key
+from kb.normalize import mention_key, text_key
 from kb.types import Entity
 
 FEATURES = (
@@ -68,6 +68,7 @@ _NUMERAL = re.compile(rf"\b[A-Z][\w'’-]*\s+(?=[IVXL]+\b)({_ROMAN})\b")  # "Osc
 _NAME_NUMERAL = re.compile(rf"(?=[IVXL]){_ROMAN}")
 _AFTER_NUMERAL = re.compile(rf"\s+({_ROMAN})\b")
 _TOKEN = re.compile(r"\w+")
+_SHORT = 100  # `words` caches the keys of texts up to this long (surfaces, names), not of documents
 _UMLAUT = re.compile(r"(?<=[a-z])([aou])e")  # "moeller" → "moller", as "Möller" folds
 _NAME_STOP = frozenset("of the and de del della der den di du da van von zu la le al el bin ibn jr sr".split())
 _STOP = frozenset(
@@ -101,7 +102,7 @@ def words(text: str) -> list[str]:
     "Möller" are one token; a name like "Samuel" changes on both sides alike). Richpedia dev
     part with the shipped reranker: 0.986 → 0.987 (Dorpmueller, Moeller), WikiMEL dev 0.9188 →
     0.9192, nothing else changed."""
-    return [_token(w) for w in _TOKEN.findall(mention_key(text))]
+    return [_token(w) for w in _TOKEN.findall(mention_key(text) if len(text) <= _SHORT else text_key(text))]
 
 
 @lru_cache(maxsize=1 << 18)

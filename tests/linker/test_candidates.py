@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 
 from kb.types import Document, TextMention
-from linker.candidates import CandidateConfig, CandidateGenerator, _is_part
+from linker.candidates import CandidateConfig, CandidateGenerator, _is_part, document_word_sets, document_words
 from linker.mentions import spot
 
 
@@ -24,6 +24,19 @@ def test_is_part():
     assert _is_part("powers", "stefanie powers")
     assert not _is_part("stefanie powers", "stefanie powers")
     assert not _is_part("owers", "stefanie powers")
+
+
+def test_document_word_sets_as_document_words():
+    # spans at word edges take the document's words once tokenized; spans that cut a word (or
+    # end before a combining mark, or follow a letter only folding reveals) take the long way
+    text = "Hillary Clinton met Bill Clinton. Clintons' Möller ﬁnal Cafe\u0301 Ⓐx in 1999!"
+    spans = [("Hillary Clinton", 0), ("Bill", 0), ("Clinton.", 0), ("Clinton", text.index("Clintons")),
+             ("Möller", 0), ("nal", 0), ("Cafe", 0), ("x", text.index("Ⓐ")), ("99", 0), ("1999!", 0), (text, 0)]
+    mentions = [TextMention(i := text.index(surface, at), i + len(surface), surface) for surface, at in spans]
+    sets = document_word_sets(text, mentions)
+    assert sets == [document_words(text, m) for m in mentions]
+    assert "clinton" in sets[0] and "hillary" not in sets[0]  # "Clinton" is also written outside the span
+    assert "clintons" not in sets[3] and "s" in sets[3]  # the long way: the cut word's rest is a word
 
 
 def test_prior_candidates_and_reduction(tiny_linker):
