@@ -196,6 +196,8 @@ def _strong_baselines(args, linker, data) -> dict:
 
 
 def bench_mel(args) -> dict:
+    import torch
+
     from linker.pipeline import Linker, set_threads
     from linker.training.labelled import read_labelled
 
@@ -214,7 +216,8 @@ def bench_mel(args) -> dict:
     if args.no_spans:
         from benchmarks.spotting import bench_no_spans
 
-        return {"no_spans": bench_no_spans(linker, data, args.batch_size, args.gold_complete), "config": config}
+        return {"no_spans": bench_no_spans(linker, data, args.batch_size, args.gold_complete), "config": config,
+                "torch_threads": torch.get_num_threads()}
     docs = [d for d, _ in data]
     list(linker.link_many(docs[:8]))  # warm-up (lazy loads) outside the timing
     t0 = time.perf_counter()
@@ -228,7 +231,9 @@ def bench_mel(args) -> dict:
         t = time.perf_counter()
         linker.link(doc)
         latencies.append((time.perf_counter() - t) * 1000)
+    threads = torch.get_num_threads()  # what linking ran with (the baselines' transformer may change it)
     return {
+        "torch_threads": threads,
         **full.to_dict(),
         "mentions_per_second": full.mentions / elapsed,
         "mentions_per_second_second_pass": full.mentions / elapsed_again,
@@ -261,11 +266,8 @@ QUICK = {  # subcommand -> (module, quick argv, full argv)
 
 
 def run_mel(args) -> None:
-    import torch
-
     info = machine()
-    measured = bench_mel(args)
-    info["torch_threads"] = torch.get_num_threads()  # what linking ran with, set after the KB was built
+    measured = bench_mel(args)  # its torch_threads: what linking ran with, set after the KB was built
     result = {"benchmark": "raw_text" if args.no_spans else "mel", **info, **measured}
     write_json(args.out, result)
     if args.no_spans:
