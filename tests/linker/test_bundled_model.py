@@ -46,12 +46,13 @@ CASES = [
     ("Sally Ride flew on Challenger; Ride was the first American woman in space.",
      [("Sally Ride", "Sally Ride"), ("Ride", "Sally Ride")]),
 ]
-CASES.append(DEMO_TEXT_CASE)  # text alone: "she" and the spacecraft (the demo's photo agrees)
+CASES.append(("Freddie Mercury sang with Queen; Mercury wrote Bohemian Rhapsody.",
+              [("Freddie Mercury", "Freddie Mercury"), ("Mercury", "Freddie Mercury")]))
 KNOWN_FAILURES = [
-    # the model retrained with calibration (cross.py --bundle) ranks the planet first for the
-    # second "Mercury": its prior outweighs the full name earlier in the document
-    ("Freddie Mercury sang with Queen; Mercury wrote Bohemian Rhapsody.",
-     [("Freddie Mercury", "Freddie Mercury"), ("Mercury", "Freddie Mercury")]),
+    # text alone, the model retrained with the general links 3 times per epoch (05ce72c) takes
+    # Michael Collins (astronaut) for "Collins" despite "she"; `mmel demo`, with the photo, links
+    # Eileen Collins (the joint step)
+    DEMO_TEXT_CASE,
     ("She studied engineering at Columbia in New York City before joining NASA.",
      [("Columbia", "Columbia University"), ("NASA", "NASA")]),
 ]
