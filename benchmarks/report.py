@@ -252,6 +252,30 @@ def section_news(items: dict[str, dict]) -> list[str]:
     return lines
 
 
+def section_nil_sweep(items: dict[str, dict]) -> list[str]:
+    lines = []
+    for r in items.values():
+        sets = r["sets"]
+        header = ["NIL threshold"] + [f"{name}: F1 / in-KB NIL" + (" / NIL P / NIL R" if s["thresholds"][0]["nil_gold"] else "")
+                                      for name, s in sets.items()]
+        rows = []
+        for i, t in enumerate(next(iter(sets.values()))["thresholds"]):
+            cells = []
+            for s in sets.values():
+                x = s["thresholds"][i]
+                cell = f"{_f(x['micro_f1'])} / {x['in_kb_nil']:.1%}"
+                if x["nil_gold"]:
+                    cell += f" / {_f(x['nil_precision'])} / {_f(x['nil_recall'])}"
+                cells.append(cell)
+            rows.append([f"{t['threshold']:.3f}" + (" (the model's)" if t["offset"] == 0 else "")] + cells)
+        lines += table(header, rows)
+        lines += ["", "Gold spans, the model's decisions with NIL under each threshold (`mmel link --set "
+                  "nil_threshold=T`); in-KB NIL: the share of mentions with a KB gold decided NIL. A lower "
+                  "threshold links more: better where nearly every mention is in the KB, worse where many are not "
+                  "(general-nil: links to articles outside the KB are NIL gold)."]
+    return lines
+
+
 def section_scale(items: dict[str, dict]) -> list[str]:
     lines = []
     for r in items.values():
@@ -386,6 +410,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "load_test": ("HTTP server load test (load_test.py)", section_load_test),
     "corpus": ("Corpus-scale linking: one process, --workers, --ray (corpus.py)", section_corpus),
     "news": ("News-style probe against the Vital Articles KB (news.py)", section_news),
+    "nil_sweep": ("NIL threshold trade-off (nil_sweep.py)", section_nil_sweep),
     "faults": ("Fault suite: killed and concurrent writers, fuzzed documents, large images (faults.py)", section_faults),
 }
 
