@@ -180,3 +180,13 @@ class CachedEncoder:
             os.replace(self._path.with_suffix(".npy.tmp.npy"), self._path.with_suffix(".npy"))
             self._path.with_suffix(".json").write_text(json.dumps({"model_id": self._base.model_id, "keys": self._keys}))
         return self._vecs[[self._keys[k] for k in keys]]
+
+
+def disjoint_spans(mentions: list[dict]) -> list[dict]:
+    """The gold spans as input spans: in order, each one kept unless it overlaps one kept before
+    (WikiMEL repeats a span with several answers; `mmel link` refuses overlapping spans)."""
+    kept = []
+    for m in sorted(mentions, key=lambda m: (m["start"], m["end"])):
+        if not kept or m["start"] >= kept[-1]["end"]:
+            kept.append({"start": m["start"], "end": m["end"]})
+    return kept

@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import DATA, ROOT, WORK, TreeMemory, machine, results_dir, write_json  # noqa: E402
+from benchmarks.common import DATA, ROOT, WORK, TreeMemory, disjoint_spans, machine, results_dir, write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.corpus")
 C4_DOCUMENTS = 365_000_000  # C4 en: ~365M documents
@@ -81,16 +81,6 @@ def build_corpus(n: int, detect: bool, seed: int = 0) -> Path:
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def disjoint_spans(mentions: list[dict]) -> list[dict]:
-    """The gold spans as input spans: in order, each one kept unless it overlaps one kept before
-    (WikiMEL repeats a span with several answers; `mmel link` refuses overlapping spans)."""
-    kept = []
-    for m in sorted(mentions, key=lambda m: (m["start"], m["end"])):
-        if not kept or m["start"] >= kept[-1]["end"]:
-            kept.append({"start": m["start"], "end": m["end"]})
-    return kept
 
 
 def run_tree(cmd: list[str], env: dict) -> dict:

@@ -33,7 +33,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import DATA, ROOT, machine, results_dir  # noqa: E402
+from benchmarks.common import DATA, ROOT, disjoint_spans, machine, results_dir  # noqa: E402
 from kb.home import DEFAULT_KB, kb_dir, kb_path  # noqa: E402
 
 SCENARIOS = ("given", "detect", "html")
@@ -116,8 +116,7 @@ def load_docs(path: Path | None) -> list[dict]:
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             obj = json.loads(line)
-            docs.append({"id": obj["id"], "text": obj["text"],
-                         "mentions": [{"start": m["start"], "end": m["end"]} for m in obj.get("mentions", [])]})
+            docs.append({"id": obj["id"], "text": obj["text"], "mentions": disjoint_spans(obj.get("mentions", []))})
     return docs
 
 
