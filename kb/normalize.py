@@ -6,6 +6,7 @@ whitespace collapsed, so the prior table merges case variants the way REL's clea
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 
@@ -17,8 +18,14 @@ def fold(text: str) -> str:
     """`text` without diacritics (NFKD, combining marks removed)."""
     if text.isascii():
         return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKD", text).translate(_combining_marks())
+
+
+@lru_cache(maxsize=1)
+def _combining_marks() -> dict[int, None]:
+    """Every code point of nonzero combining class, mapped to None (a `str.translate` table;
+    built once, ~50 ms)."""
+    return dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp)))
 
 
 def text_key(text: str) -> str:

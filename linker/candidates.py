@@ -123,8 +123,23 @@ class _Pool:
 
 def _is_part(short: str, long: str) -> bool:
     """`short` is a proper token sub-sequence of `long` ("powers" in "stefanie powers")."""
-    s, l = short.split(), long.split()
+    return _part_of(short.split(), long.split())
+
+
+def _part_of(s: list[str], l: list[str]) -> bool:
+    """`_is_part` of split keys."""
     return 0 < len(s) < len(l) and any(l[i : i + len(s)] == s for i in range(len(l) - len(s) + 1))
+
+
+def _longer_keys(keys: Iterable[str]) -> dict[str, list[str]]:
+    """For each key, the keys it is a proper part of (`_is_part`), each key split once."""
+    split = {k: k.split() for k in keys}
+    having: dict[str, list[str]] = {}  # token -> the keys that have it, in order
+    for k, tokens in split.items():
+        for t in dict.fromkeys(tokens):
+            having.setdefault(t, []).append(k)
+    return {key: [other for other in having[s[0]] if _part_of(s, split[other])] if s else []
+            for key, s in split.items()}
 
 
 _POSSESSIVE = re.compile(r"['’´ʼ]s$")
@@ -308,6 +323,7 @@ class CandidateGenerator:
         cfg = self.config
         keys = [mention_key(m.surface) for m in mentions]
         priors = {k: self.kb.prior_candidates(k, cfg.pool) for k in set(keys)}
+        longer = _longer_keys(priors)
         out = []
         for i, key in enumerate(keys):
             pool = _Pool()
@@ -315,10 +331,9 @@ class CandidateGenerator:
                 pool.sources[idx] = PRIOR
                 pool.priors[idx] = p
                 pool.ranks[idx] = rank
-            for other in set(keys):  # the longer mention's candidates join with their own prior for
-                if _is_part(key, other):  # this surface: name_in_document tells the reranker who is meant
-                    for idx, _ in priors[other][: cfg.top]:
-                        pool.add(idx, COREF)
+            for other in longer[key]:  # the longer mention's candidates join with their own prior for
+                for idx, _ in priors[other][: cfg.top]:  # this surface: name_in_document tells the reranker who is meant
+                    pool.add(idx, COREF)
             for k in enclosing[i]:  # the text names it in full around the span: that name's candidates join
                 for idx, _ in self.kb.prior_candidates(k, cfg.top):
                     pool.add(idx, COREF)

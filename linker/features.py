@@ -83,6 +83,20 @@ def years(text: str) -> list[int]:
     return [int(y) for y in _YEAR.findall(text)]
 
 
+def year_spans(text: str) -> list[tuple[int, int, int]]:
+    """`(start, end, year)` of each of `years(text)`."""
+    return [(m.start(), m.end(), int(m.group(1))) for m in _YEAR.finditer(text)]
+
+
+def years_outside(text: str, spans: Sequence[tuple[int, int, int]], start: int, end: int) -> tuple[int, ...]:
+    """`years(without_span(text, start, end))` from the document's `year_spans`: the same years
+    but those inside the span; read again when a span edge falls between two digits (a year
+    the cut would make or break)."""
+    if any(0 < i < len(text) and text[i - 1].isdigit() and text[i].isdigit() for i in (start, end)):
+        return tuple(years(without_span(text, start, end)))
+    return tuple(y for a, b, y in spans if b <= start or a >= end)
+
+
 def gender(text: str) -> int:
     """+1 if `text` speaks of a woman, -1 of a man, 0 if unclear (counts of gendered words)."""
     low = text.lower()
@@ -289,16 +303,24 @@ def year_features(context_years: Sequence[int], entity_years: str | tuple[int, .
     entity's description, or the years already read from it.
     """
     if not context_years:
-        return 0.0, 0.0, 0.0, 0.0, 0.0
+        return _NO_YEARS
     ent = years(entity_years) if isinstance(entity_years, str) else entity_years
+    return _year_scores(frozenset(context_years), min(context_years), max(context_years), ent)
+
+
+_NO_YEARS = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _year_scores(context: frozenset[int], first: int, last: int, ent: Sequence[int]) -> tuple[float, ...]:
+    """`year_features` of context years (their set, earliest and latest) against an entity's years."""
     if not ent:
         return 0.0, 0.0, 0.0, 0.0, 1.0
     lo, hi = min(ent), max(ent)
     return (
-        float(any(y in ent for y in context_years)),
-        float(min(context_years) < lo),
-        min(max(max(context_years) - hi, 0) / 100.0, 1.0),
-        min(max(min(context_years) - lo, 0) / 100.0, 1.0),
+        float(not context.isdisjoint(ent)),
+        float(first < lo),
+        min(max(last - hi, 0) / 100.0, 1.0),
+        min(max(first - lo, 0) / 100.0, 1.0),
         1.0,
     )
 
@@ -323,17 +345,21 @@ class MentionContext:
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
                     numerals: frozenset[str] = frozenset(), enclosing: str | None = None,
-                    numeral_after: str | None = None, link_prob: float = 0.0, anchors: float = 0.0) -> MentionContext:
+                    numeral_after: str | None = None, link_prob: float = 0.0, anchors: float = 0.0,
+                    rest_years: tuple[int, ...] | None = None) -> MentionContext:
     """The context of a mention: `window` is the text around it, `rest` the whole text without
     it, `near` the words next to it, `numerals` the regnal numbers of the whole text,
     `enclosing` the longer name written around it (`enclosing_name`) and `numeral_after` the
     regnal number right after it (else the one number of `enclosing`: "William I, Duke of
     Bavaria-Straubing" around "Bavaria"); `link_prob` and `anchors`: what the KB knows of the
-    mention's key (`KnowledgeBase.mention_info`)."""
+    mention's key (`KnowledgeBase.mention_info`); `rest_years`: the years of `rest` when
+    already read (`years_outside`)."""
     if numeral_after is None and enclosing:
         own = name_numerals(enclosing) - name_numerals(surface)
         numeral_after = next(iter(own)) if len(own) == 1 else None
-    return MentionContext(surface, frozenset(content_words(window)), tuple(years(rest)), gender(window), n_candidates,
+    if rest_years is None:
+        rest_years = tuple(years(rest))
+    return MentionContext(surface, frozenset(content_words(window)), rest_years, gender(window), n_candidates,
                           near, numerals, enclosing_tokens(enclosing, surface), enclosing_first(enclosing, surface),
                           numeral_after, link_prob, anchors)
 
@@ -388,6 +414,8 @@ def candidate_features(
     s = mention_key(mention.surface)
     s_tokens = set(s.split())
     s_words = surface_words(mention.surface)
+    cy = mention.years
+    context_years = (frozenset(cy), min(cy), max(cy)) if cy else None  # read once, not per candidate
     rows = []
     for ent, prof, prior, rank, sim, src, doc, ssim in zip(entities, profiles, priors, prior_ranks, dense_sims,
                                                            sources, in_document, surface_sims):
@@ -399,7 +427,7 @@ def candidate_features(
             *_name_scores(s, s_tokens, prof[3:7]),
             description_score(prof.description_length),
             len(cw & prof.words) / len(cw) if cw else 0.0,
-            *year_features(mention.years, prof.years),
+            *(_year_scores(*context_years, prof.years) if context_years else _NO_YEARS),
             mention.gender * prof.gender,
             ambiguity,
             "prior" in src,

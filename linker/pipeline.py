@@ -24,7 +24,7 @@ from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
 from linker.features import (FEATURES, candidate_features, mention_context, near_words, numeral_after, numerals,
-                             without_span)
+                             without_span, year_spans, years_outside)
 from linker.mentions import make_detector
 from linker.reranker import Reranker
 
@@ -95,14 +95,15 @@ def featurize(
     mmask = np.zeros((B, M), bool)
     pos = 0
     for b, (doc, doc_cands) in enumerate(zip(docs, cands)):
-        doc_numerals = numerals(doc.text)
+        doc_numerals, doc_years = numerals(doc.text), year_spans(doc.text)
         for i, mc in enumerate(doc_cands):
             m = mc.mention
             rest = without_span(doc.text, m.start, m.end)
             anchors, _, link_prob = info.get(mention_key(m.surface), (0.0, 0, None))
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
                                       near_words(doc.text, m.start, m.end), doc_numerals,
-                                      mc.enclosing, numeral_after(doc.text, m.end), link_prob or 0.0, anchors or 0.0)
+                                      mc.enclosing, numeral_after(doc.text, m.end), link_prob or 0.0, anchors or 0.0,
+                                      years_outside(doc.text, doc_years, m.start, m.end))
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)

@@ -3,7 +3,8 @@ import dataclasses
 import numpy as np
 
 from kb.types import Document, TextMention
-from linker.candidates import CandidateConfig, CandidateGenerator, _is_part, document_word_sets, document_words
+from linker.candidates import (CandidateConfig, CandidateGenerator, _is_part, _longer_keys, document_word_sets,
+                               document_words)
 from linker.mentions import spot
 
 
@@ -24,6 +25,14 @@ def test_is_part():
     assert _is_part("powers", "stefanie powers")
     assert not _is_part("stefanie powers", "stefanie powers")
     assert not _is_part("owers", "stefanie powers")
+
+
+def test_longer_keys_are_the_keys_a_key_is_part_of():
+    keys = ["powers", "stefanie powers", "stefanie", "kim", "kim hyun-soo", "hyun-soo kim", "", "powers powers",
+            "jim powers", "owers"]
+    longer = _longer_keys(keys)
+    assert longer == {k: [o for o in keys if _is_part(k, o)] for k in keys}
+    assert longer["powers"] == ["stefanie powers", "powers powers", "jim powers"] and longer[""] == []
 
 
 def test_document_word_sets_as_document_words():

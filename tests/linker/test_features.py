@@ -1,8 +1,13 @@
-import numpy as np
+import unicodedata
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb.normalize import fold
 from kb.types import Entity
-from linker.features import (FEATURES, candidate_features, gender, mention_context, name_features, year_features,
-                             years)
+from linker.features import (FEATURES, candidate_features, gender, mention_context, name_features, without_span,
+                             year_features, year_spans, years, years_outside)
 
 
 def test_name_features_exact_and_surname():
@@ -155,3 +160,29 @@ def test_enclosing_first_and_numeral_after():
     first, fourth = Entity("Q5", "William I, Duke of Bavaria", ""), Entity("Q6", "William IV, Duke of Bavaria", "")
     f = candidate_features(mention, [first, fourth], [0.5, 0.5], [0, 1], [0.0, 0.0], [frozenset({"prior"})] * 2, [0.0, 0.0])
     assert (f[0, match], f[0, conflict], f[1, match], f[1, conflict]) == (1.0, 0.0, 0.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="19 20x٣²5", max_size=24), st.data())
+def test_years_outside_reads_the_document_once(text, data):
+    # the years of the text without a span, from the document's year matches; edges between
+    # two digits (a cut that makes or breaks a year) take the long way
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    assert years_outside(text, year_spans(text), start, end) == tuple(years(without_span(text, start, end)))
+
+
+def test_years_outside_drops_the_years_inside_the_span():
+    text = "Born in 1901 in Ulm, he left in 1933; 1955."
+    start = text.index("1933")
+    assert years_outside(text, year_spans(text), start, start + 4) == (1901, 1955)
+    # cuts between digits: "1|1999" makes a year, "1999|5" too, "19|99" breaks one
+    for text, start, end, want in (("11999", 1, 1, (1999,)), ("19995", 4, 5, (1999,)), ("a 1999 b", 4, 4, ())):
+        assert years_outside(text, year_spans(text), start, end) == want == tuple(years(without_span(text, start, end)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_fold_drops_every_combining_mark(text):
+    decomposed = unicodedata.normalize("NFKD", text)
+    assert fold(text) == "".join(c for c in decomposed if not unicodedata.combining(c))
