@@ -102,7 +102,9 @@ class LinkerConfig:
     settings.
 
     `joint`: decide text and faces jointly (OT) when a document has images; `mentions`: how
-    documents without spans get them (dict, spacy or both), `spacy_model` for spacy/both;
+    documents without spans get them (dict, spacy or both), `spacy_model` for spacy/both,
+    `lowercase_mentions` whether the dictionary spotter proposes lower-case spans (None: decided
+    by the KB, `linker.mentions.wants_lower_spans`);
     `threads`: torch/FAISS threads (0: the libraries' default); `batch_size`: documents per
     batch; `index_device`: where the text index is searched (cpu or gpu).
     """
@@ -115,6 +117,7 @@ class LinkerConfig:
     joint: bool = True
     mentions: str = "dict"
     spacy_model: str | None = None
+    lowercase_mentions: bool | None = None
     threads: int = 1
     batch_size: int = 64
     index_device: str = "cpu"

@@ -20,8 +20,14 @@ It keeps a span only with evidence that it is a mention:
   form is known and whether the text wrote the same words before), trained on labelled documents
   of one or more KBs by `linker.training.mention_train` and shipped in `linker/data/mention_scorer.json`.
 
-A KB without link probabilities (an entity list alone) gets no lower-case spans: the spotter
-works there exactly as without them.
+A KB without link probabilities (an entity list alone) gets lower-case spans only when its
+entities are things people write in lower case: when at least `COMMON_NAMES` of its names
+(a sample) are made of words the scorer's training texts mostly write in lower case ("Tea",
+"Black hole"; 22 % of the Vital Articles, 0.15 % of WikiMEL's people, 0.05 % of Richpedia's,
+5 % of the demo KB's names of people, spacecraft and places);
+their lower-case spans have the spans-with-link-probability cut-off (`dump_threshold`), the
+capitalised ones the entity-list cut-off. A KB of names (people, products) works as without
+lower-case spans.
 
 At each start word the longest span with evidence wins, left to right, without overlaps. The
 reranker's NIL decision stays the last filter.
@@ -38,6 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+from kb.aliases import base_name
 from kb.errors import ConfigError, ModelLoadError
 from kb.normalize import mention_key, singular_forms
 from kb.spans import Span, lower_spans, run_spans, runs, sentence_initial
@@ -95,6 +102,8 @@ FEATURES = (
     "capital_low_link_prob",
 )
 MIN_LINK_PROB = 0.02  # capitalised keys with this link probability are mentions without the scorer
+COMMON_NAMES = 0.1  # share of common-noun names that gives an entity-list KB lower-case spans
+COMMON_NAMES_SAMPLE = 2000  # entity names read to measure it
 LOWER_TOKENS = 4  # longest lower-case span
 
 
@@ -250,6 +259,7 @@ class SpotterConfig:
     threshold: float | None = None  # mention-scorer cut-off in entity-list KBs; None: the scorer's own
     dump_threshold: float | None = None  # the same in KBs with link probabilities
     min_lower_link_prob: float | None = None  # lower-case spans' gate; None: the scorer's own
+    lowercase: bool | None = None  # lower-case spans; None: decided by the KB (`wants_lower_spans`)
 
 
 Group = tuple[list[Span], list[tuple | None]]
@@ -258,6 +268,22 @@ Group = tuple[list[Span], list[tuple | None]]
 def has_link_prob(kb: KnowledgeBase) -> bool:
     """Whether `kb` knows link probabilities (it was built from a dump)."""
     return bool(kb.meta.get("mentions_with_link_prob"))
+
+
+def common_name_share(kb: KnowledgeBase, common: Mapping[str, float], sample: int = COMMON_NAMES_SAMPLE) -> float:
+    """The share of `kb`'s entity names (an evenly spaced sample) whose every word `common` says
+    is mostly written in lower case ("Tea", "Black hole"; not "Chuck Norris")."""
+    n = len(kb)
+    k = min(n, sample)
+    names = [e.name for e in kb.by_idx([i * n // k for i in range(k)])]
+    words = [base_name(name).lower().split() for name in names]
+    return sum(bool(ws) and all(common.get(w, 0.0) >= 0.5 for w in ws) for ws in words) / max(len(names), 1)
+
+
+def wants_lower_spans(kb: KnowledgeBase, common: Mapping[str, float]) -> bool:
+    """Lower-case spans for `kb`: it has link probabilities, or at least `COMMON_NAMES` of its
+    names read as common nouns (`common_name_share`)."""
+    return has_link_prob(kb) or common_name_share(kb, common) >= COMMON_NAMES
 
 
 def lower_key_ok(surface: str) -> bool:
@@ -369,9 +395,12 @@ class DictionarySpotter:
         self.scorer = scorer or MentionScorer.load()
         self.config = config
         self.threshold = self.scorer.config.threshold if config.threshold is None else config.threshold
-        self.lowercase = has_link_prob(kb)
-        if self.lowercase:  # the spans of a KB with link probabilities have a cut-off of their own
-            self.threshold = self.scorer.config.dump_threshold if config.dump_threshold is None else config.dump_threshold
+        dump_threshold = self.scorer.config.dump_threshold if config.dump_threshold is None else config.dump_threshold
+        if has_link_prob(kb):  # the spans of a KB with link probabilities have a cut-off of their own
+            self.threshold = dump_threshold
+        self.lowercase = (wants_lower_spans(kb, self.scorer.config.common) if config.lowercase is None
+                          else config.lowercase)
+        self.lower_threshold = dump_threshold  # lower-case spans: the cut-off they were trained for
         self.min_lower_link_prob = (self.scorer.config.min_lower_link_prob if config.min_lower_link_prob is None
                                     else config.min_lower_link_prob)
         self._info: dict = {}  # mention key → KB info (or None), shared by calls; the KB is read-only
@@ -402,7 +431,7 @@ class DictionarySpotter:
             if not needs_scorer(s, info, self.config.min_link_prob):
                 return False
             features = features_of(text, padded, s, info, common, self._names_of)
-            return self.scorer.probability([features])[0] >= self.threshold
+            return self.scorer.probability([features])[0] >= (self.lower_threshold if is_lower(s) else self.threshold)
 
         return select(groups, keep)
 
@@ -445,14 +474,16 @@ def load_spacy(name: str):
         ) from None
 
 
-def make_detector(kb: KnowledgeBase, mentions: str = "dict", spacy_model: str | None = None) -> MentionDetector:
-    """The mention detector for `mentions` ∈ {dict, spacy, both}."""
+def make_detector(kb: KnowledgeBase, mentions: str = "dict", spacy_model: str | None = None,
+                  lowercase: bool | None = None) -> MentionDetector:
+    """The mention detector for `mentions` ∈ {dict, spacy, both}; `lowercase`: the dictionary
+    spotter's lower-case spans (None: decided by the KB)."""
     if mentions not in MENTION_SOURCES:
         raise ConfigError(f"unknown mention source {mentions!r}: choose one of {', '.join(MENTION_SOURCES)}")
     if mentions == "dict":
-        return DictionarySpotter(kb)
+        return DictionarySpotter(kb, config=SpotterConfig(lowercase=lowercase))
     ner = SpacyDetector(load_spacy(spacy_model or "en_core_web_sm"))
-    return ner if mentions == "spacy" else CombinedDetector(ner, DictionarySpotter(kb))
+    return ner if mentions == "spacy" else CombinedDetector(ner, DictionarySpotter(kb, config=SpotterConfig(lowercase=lowercase)))
 
 
 def spot(text: str, kb: KnowledgeBase) -> list[TextMention]:

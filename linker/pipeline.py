@@ -203,7 +203,8 @@ class Linker:
         self._columns = feature_columns(reranker.config.feature_names)
         self.generator = CandidateGenerator(kb, index, config.candidates, profiles)
         self.visual = visual  # links faces in images; None: text only
-        self.detector = make_detector(kb, config.mentions, config.spacy_model)  # for documents without spans
+        self.detector = make_detector(kb, config.mentions, config.spacy_model,  # for documents without spans
+                                      config.lowercase_mentions)
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None, kb: str = DEFAULT_KB,

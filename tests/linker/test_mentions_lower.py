@@ -10,7 +10,8 @@ from kb.build import build_kb
 from kb.store import KnowledgeBase
 from linker.training.mention_train import Example, main, train, train_source
 from linker.mentions import (
-    FEATURES, DictionarySpotter, MentionScorer, MentionScorerConfig, SpotterConfig, candidate_groups, has_link_prob,
+    COMMON_NAMES, FEATURES, DictionarySpotter, MentionScorer, MentionScorerConfig, SpotterConfig, candidate_groups,
+    common_name_share, has_link_prob,
 )
 
 
@@ -62,9 +63,31 @@ def test_lower_case_spans_only_in_kbs_with_link_probability(dump_kb, list_kb):
     assert has_link_prob(dump_kb) and not has_link_prob(list_kb)
     text = "Many galaxies hold dark matter and a galaxy."
     assert _surfaces(DictionarySpotter(dump_kb, _accept_all()), text) == ["galaxies", "dark matter", "galaxy"]
-    # an entity list alone: no lower-case candidates, whatever the scorer says
+    # an entity list alone (and a scorer without a common-word table): no lower-case candidates
     assert _surfaces(DictionarySpotter(list_kb, _accept_all(threshold=0.0)), text) == []
     assert all(s.surface[0].isupper() for g, _ in candidate_groups(text, list_kb) for s in g)
+
+
+def test_an_entity_list_of_common_nouns_gets_lower_case_spans(list_kb, tmp_path):
+    # two of the three names ("Galaxy", "Dark matter") read as common nouns by the scorer's
+    # common-word table: lower-case spans, cut at the lower-case threshold; capitalised spans keep
+    # the entity-list one (0.6 here: "Norris" at p = 0.5 is not kept)
+    common = {"galaxy": 0.9, "dark": 0.95, "matter": 0.9}
+    scorer = _accept_all(threshold=0.6, dump_threshold=0.4, common=common)
+    assert common_name_share(list_kb, common) == 2 / 3
+    text = "Norris saw galaxies and dark matter."
+    assert _surfaces(DictionarySpotter(list_kb, scorer), text) == ["galaxies", "dark matter"]
+    assert _surfaces(DictionarySpotter(list_kb, scorer, SpotterConfig(lowercase=False)), text) == []
+    assert _surfaces(DictionarySpotter(list_kb, _accept_all(threshold=0.6, dump_threshold=0.4)), text) == []  # no table
+    people = tmp_path / "kb.jsonl"
+    people.write_text("".join(json.dumps(e) + "\n" for e in [
+        {"qid": "Q1", "name": "Chuck Norris"}, {"qid": "Q2", "name": "Galaxy"}] + [
+        {"qid": f"Q{i}", "name": f"Person {i} Smith"} for i in range(3, 60)]))
+    build_kb(tmp_path / "kb.sqlite", entities=people, progress=False)
+    names = KnowledgeBase(tmp_path / "kb.sqlite")  # one common noun in 59 names: under COMMON_NAMES
+    assert 0 < common_name_share(names, common) < COMMON_NAMES
+    assert _surfaces(DictionarySpotter(names, scorer), "A galaxy.") == []
+    assert _surfaces(DictionarySpotter(names, scorer, SpotterConfig(lowercase=True)), "A galaxy.") == ["galaxy"]
 
 
 def test_plural_spans_find_the_singular_key_and_closed_class_edges_are_dropped(dump_kb):
@@ -152,3 +175,14 @@ def test_cli_trains_on_files_of_two_kbs(dump_kb, list_kb, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--home", str(home), "--train", str(captions), "--out", str(out)])  # no KB for it
     assert "names no KB" in capsys.readouterr().err
+
+
+def test_linker_config_sets_the_lower_case_spans(list_kb):
+    from linker.config import LinkerConfig, RerankerConfig, parse_overrides
+    from linker.mentions import make_detector
+
+    config = LinkerConfig(RerankerConfig(n_features=1, dim=4)).override(parse_overrides(["lowercase_mentions=true"]))
+    assert config.lowercase_mentions is True
+    assert make_detector(list_kb, lowercase=config.lowercase_mentions).lowercase
+    assert not make_detector(list_kb, lowercase=False).lowercase
+    assert make_detector(list_kb).lowercase  # decided by the KB: the shipped scorer reads "Galaxy", "Dark matter"
