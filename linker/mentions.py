@@ -480,10 +480,12 @@ def make_detector(kb: KnowledgeBase, mentions: str = "dict", spacy_model: str | 
     spotter's lower-case spans (None: decided by the KB)."""
     if mentions not in MENTION_SOURCES:
         raise ConfigError(f"unknown mention source {mentions!r}: choose one of {', '.join(MENTION_SOURCES)}")
+    if mentions == "spacy":
+        return SpacyDetector(load_spacy(spacy_model or "en_core_web_sm"))
+    spotter = DictionarySpotter(kb, config=SpotterConfig(lowercase=lowercase))
     if mentions == "dict":
-        return DictionarySpotter(kb, config=SpotterConfig(lowercase=lowercase))
-    ner = SpacyDetector(load_spacy(spacy_model or "en_core_web_sm"))
-    return ner if mentions == "spacy" else CombinedDetector(ner, DictionarySpotter(kb, config=SpotterConfig(lowercase=lowercase)))
+        return spotter
+    return CombinedDetector(SpacyDetector(load_spacy(spacy_model or "en_core_web_sm")), spotter)
 
 
 def spot(text: str, kb: KnowledgeBase) -> list[TextMention]:
