@@ -74,14 +74,13 @@ def main(argv: list[str] | None = None) -> None:
         "news probe": (ensure_kb(GENERAL_KB, home, None), PROBE),
     }
     set_threads(1)
-    result = {"benchmark": "nil_sweep", **machine(), "model": args.model or "default", "sets": {}}
+    linkers = {kb: Linker.load(home, kb, args.model) for kb, _ in sets.values()}  # general dev and -nil share one
+    own = next(iter(linkers.values())).config.nil_threshold
+    if own is None:
+        sys.exit("the model has no NIL threshold to sweep around")
+    result = {"benchmark": "nil_sweep", **machine(), "model": args.model or "default", "nil_threshold": own, "sets": {}}
     for label, (kb, path) in sets.items():
-        linker = Linker.load(home, kb, args.model)
-        own = linker.config.nil_threshold
-        if own is None:
-            sys.exit("the model has no NIL threshold to sweep around")
-        rows = top_decisions(linker, read_labelled(path, args.limit))
-        result["nil_threshold"] = own
+        rows = top_decisions(linkers[kb], read_labelled(path, args.limit))
         result["sets"][label] = {"mentions": len(rows), "kb": kb,
                                  "thresholds": [{"offset": d, "threshold": own + d, **at_threshold(rows, own + d)}
                                                 for d in offsets]}

@@ -302,13 +302,18 @@ def year_features(context_years: Sequence[int], entity_years: str | tuple[int, .
     entity's first year (≈ its age then), in centuries, clipped to [0, 1]. `entity_years`: the
     entity's description, or the years already read from it.
     """
-    if not context_years:
+    summary = _year_summary(context_years)
+    if summary is None:
         return _NO_YEARS
-    ent = years(entity_years) if isinstance(entity_years, str) else entity_years
-    return _year_scores(frozenset(context_years), min(context_years), max(context_years), ent)
+    return _year_scores(*summary, years(entity_years) if isinstance(entity_years, str) else entity_years)
 
 
 _NO_YEARS = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _year_summary(context_years: Sequence[int]) -> tuple[frozenset[int], int, int] | None:
+    """(set, earliest, latest) of a mention's context years, what `_year_scores` reads; None without any."""
+    return (frozenset(context_years), min(context_years), max(context_years)) if context_years else None
 
 
 def _year_scores(context: frozenset[int], first: int, last: int, ent: Sequence[int]) -> tuple[float, ...]:
@@ -414,8 +419,7 @@ def candidate_features(
     s = mention_key(mention.surface)
     s_tokens = set(s.split())
     s_words = surface_words(mention.surface)
-    cy = mention.years
-    context_years = (frozenset(cy), min(cy), max(cy)) if cy else None  # read once, not per candidate
+    context_years = _year_summary(mention.years)  # read once, not per candidate
     rows = []
     for ent, prof, prior, rank, sim, src, doc, ssim in zip(entities, profiles, priors, prior_ranks, dense_sims,
                                                            sources, in_document, surface_sims):
