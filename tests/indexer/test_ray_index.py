@@ -12,6 +12,8 @@ from indexer.dense import DenseIndex, build_text_index
 from indexer.text import load_text_encoder
 from kb.errors import ConfigError
 
+pytestmark = pytest.mark.timeout(600, method="thread")  # a Ray hang fails the test, not CI's budget
+
 
 @pytest.fixture(scope="module")
 def local_ray():

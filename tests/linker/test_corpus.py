@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# an in-process Ray run once hung with idle workers and nothing pending: fail the test (thread
+# method: a stack dump, then exit) instead of waiting out CI's budget; every test here takes < 5 min
+pytestmark = pytest.mark.timeout(600, method="thread")
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["Merkel", "Obama", "Paris", "Berlin", "Biden", "France", "Germany", "Paris Hilton", "America"]
 
