@@ -210,7 +210,7 @@ def _linker(kb_file: Path, face_model: Path | None):
     report = build_face_index(kb, load_face_encoder(face_model), manifest, kb_dir, progress=False, rebuild=True)
     reranker, config = load_model(OUT / "models" / "reranker")
     visual = VisualLinker.load(kb, kb_dir, face_model=face_model, config=config.visual,
-                               nil_threshold=config.nil_cutoff, calibration=config.calibration)
+                               nil_threshold=config.nil_cutoff, nil_lead=config.nil_lead, calibration=config.calibration)
     return Linker(kb, load_text_index(kb, kb_dir), load_text_encoder("hashing"), reranker, config, visual), report
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/nil_sweep.py [--model P] [--offsets -0.03,-0.02,-0.01,0,0.01,0.02]
 
-Training picks one NIL threshold on the pooled dev sets (hiding the gold of a random 15 % of the
+Training picks one NIL threshold on the pooled dev sets (hiding the gold of a random 5 % of the
 mentions; docs/how-it-works.md). How many mentions of a user's text name things outside the KB
 decides which threshold suits it, and `mmel link --set nil_threshold=T` sets another. This links
 each set once (gold spans given, bundled model or `--model`), then decides NIL at the model's own

@@ -150,7 +150,9 @@ def section_cross(items: dict[str, dict]) -> list[str]:
         lines += table(["trained on", "dev set", "dev hits@1", "NIL precision", "NIL recall",
                         "NIL rate on kept golds"], nil)
         times = ", ".join(f"{k} {t.get('seconds')} s" for k, t in r.get("training", {}).items())
-        lines += ["", "NIL precision/recall: a random 15 % of dev mentions lose their gold (they become NIL; five draws pooled); "
+        rates = sorted({t.get("nil_rate", 0.15) for t in r.get("training", {}).values()})
+        lines += ["", f"NIL precision/recall: a random {' / '.join(f'{100 * x:g} %' for x in rates)} of dev mentions "
+                  "lose their gold (they become NIL; five draws pooled); "
                   f"the last column is the share of the other mentions wrongly decided NIL. Training times: {times}."]
     return lines
 

@@ -97,9 +97,10 @@ class VisualConfig:
 @dataclass(frozen=True, slots=True)
 class LinkerConfig:
     """Everything that decides how a linker links. `reranker` is fixed by the weights;
-    `candidates`, `nil_threshold` (a raw reranker score; None: never NIL) and `calibration` (raw
-    score → confidence; None: links carry no confidence) come from training; the rest are run
-    settings.
+    `candidates`, `nil_threshold` (a decision score, `linker.calibration.decision_score`: the
+    top score plus `nil_lead` times its lead over the runner-up; None: never NIL) and
+    `calibration` (decision score → confidence; None: links carry no confidence) come from
+    training; the rest are run settings.
 
     `joint`: decide text and faces jointly (OT) when a document has images; `mentions`: how
     documents without spans get them (dict, spacy or both), `spacy_model` for spacy/both,
@@ -112,6 +113,7 @@ class LinkerConfig:
     reranker: RerankerConfig
     candidates: CandidateConfig = CandidateConfig()
     nil_threshold: float | None = None
+    nil_lead: float = 0.0
     calibration: Calibration | None = None
     visual: VisualConfig = VisualConfig()
     joint: bool = True
@@ -127,7 +129,7 @@ class LinkerConfig:
 
     @property
     def nil_cutoff(self) -> float:
-        """The score under which a mention is NIL (-inf when there is no NIL threshold)."""
+        """The decision score under which a mention is NIL (-inf when there is no NIL threshold)."""
         return float("-inf") if self.nil_threshold is None else self.nil_threshold
 
     @property
@@ -220,7 +222,7 @@ RANGES = (
     ("candidates.fuzzy_cutoff", 0, 100), ("candidates.popularity", 0, None), ("visual.k", 1, 1024), ("visual.threshold", 0, None),
     ("visual.scale", 1e-9, None), ("visual.text_temperature", 1e-9, None), ("visual.alpha", 0, 1),
     ("visual.epsilon", 1e-9, None), ("visual.mass", 1e-9, 1), ("visual.weight", 0, None),
-    ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30), ("reranker.rank", 0, 4096),
+    ("threads", 0, 1024), ("batch_size", 1, 65536), ("nil_threshold", -1e30, 1e30), ("nil_lead", 0, 1000), ("reranker.rank", 0, 4096),
 )
 CHOICES = (("mentions", "mention source", MENTION_SOURCES), ("index_device", "index device", INDEX_DEVICES))
 

@@ -21,6 +21,7 @@ from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
+from linker.calibration import decision_score
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
 from linker.features import (FEATURES, candidate_features, mention_context, near_words, numeral_after, numerals,
@@ -235,7 +236,8 @@ class Linker:
             from linker.visual import VisualLinker
 
             visual = VisualLinker.load(store, folder, face_model=face_model, home=home, config=config.visual,
-                                       nil_threshold=config.nil_cutoff, calibration=config.calibration)
+                                       nil_threshold=config.nil_cutoff, nil_lead=config.nil_lead,
+                                       calibration=config.calibration)
         linker = cls(store, index, encoder, reranker, config, visual, load_profiles(store, folder))
         # loading leaves a few hundred thousand new objects (torch, tokenizers) for the garbage
         # collector; one full collection now, not inside the first documents linked (~0.1 s)
@@ -316,8 +318,9 @@ class Linker:
             for c in order
         )
         best = cands[0] if cands else None
-        entity = best.entity if best and best.score >= self.config.nil_cutoff else None
+        d = decision_score(best.score, cands[1].score if len(cands) > 1 else None, self.config.nil_lead) if best else None
+        entity = best.entity if best and d >= self.config.nil_cutoff else None
         cal = self.config.calibration
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands,
-                    confidence=(cal.confidence(best.score) if best else 0.0) if cal else None)
+                    confidence=(cal.confidence(d) if best else 0.0) if cal else None)
         return link, [c.entity for c in cands]

@@ -39,7 +39,7 @@ from indexer.faces import FACE_INDEX, FaceIndex, load_face_encoder, load_face_in
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
-from linker.calibration import Calibration
+from linker.calibration import Calibration, decision_score, top_cutoff
 from linker.config import VisualConfig
 from linker.features import shares_name
 from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
@@ -86,7 +86,7 @@ class VisualLinker:
 
     def __init__(self, kb: KnowledgeBase, index: FaceIndex, encoder: FaceEncoder,
                  config: VisualConfig = VisualConfig(), nil_threshold: float = float("-inf"),
-                 calibration: Calibration | None = None):
+                 calibration: Calibration | None = None, nil_lead: float = 0.0):
         model_id = index.manifest.get("model_id")
         if model_id not in (None, encoder.model_id):
             raise IndexMismatchError(
@@ -98,8 +98,9 @@ class VisualLinker:
         self.encoder = encoder
         self.config = config
         self.threshold = config.threshold if config.threshold is not None else encoder_threshold(encoder)
-        self.nil_threshold = nil_threshold  # the text reranker's NIL cut-off (its NIL column)
-        self.calibration = calibration  # the text reranker's raw score → confidence
+        self.nil_threshold = nil_threshold  # the text reranker's NIL cut-off (its NIL column) ...
+        self.nil_lead = nil_lead  # ... on its decision score, `linker.calibration.decision_score`
+        self.calibration = calibration  # the text reranker's decision score → confidence
         self._with_faces = {int(i) for i in index.entities()}
 
     @classmethod
@@ -188,6 +189,10 @@ class VisualLinker:
             text_links, face_links = self._joint(text_links, face_links, faces.vectors)
         return text_links, face_links, faces.warnings
 
+    def _text_cutoff(self, candidates) -> float:
+        """A text mention's NIL logit: the top score at which its decision score reaches the NIL threshold."""
+        return top_cutoff(self.nil_threshold, candidates[1].score if len(candidates) > 1 else None, self.nil_lead)
+
     def _joint(self, text_links: list[Link], face_links: list[Link], face_vectors: np.ndarray
                ) -> tuple[list[Link], list[Link]]:
         """Re-decide the mentions that have a candidate with a face whose name they share, and all
@@ -216,7 +221,7 @@ class VisualLinker:
         temp, s, tau = cfg.text_temperature, cfg.scale, self.threshold
         P_t, norms_t = zip(*(distribution([c.entity for c in text_links[t].candidates],
                                           [c.score / temp for c in text_links[t].candidates],
-                                          nil_t, self.nil_threshold / temp) for t in rows))
+                                          nil_t, self._text_cutoff(text_links[t].candidates) / temp) for t in rows))
         P_v, norms_v = zip(*(distribution([c.entity for c in l.candidates],
                                           [-c.features[0] / s for c in l.candidates],
                                           nil_v, -tau / s) for l in face_links))
@@ -237,8 +242,10 @@ class VisualLinker:
                                  key=lambda c: -c.score))
             nil = P_t2[r, nil_t] > P_t2[r, col[cands[0].entity]]
             cal = self.calibration
+            runner_up = cands[1].score if len(cands) > 1 else None
             text_links[t] = Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands,
-                                 confidence=cal.confidence(cands[0].score) if cal else None)
+                                 confidence=cal.confidence(decision_score(cands[0].score, runner_up, self.nil_lead))
+                                 if cal else None)
         new_faces = []
         for r, link in enumerate(face_links):
             if not link.candidates:

@@ -8,7 +8,7 @@ weights, the FAISS index and the caches filled while loading are shared copy-on-
 worker opens its own read-only SQLite connections, see `kb.store.thread_connection`). Every
 chunk is the same `batch_size` documents the single-process path links together, so the output
 is byte-identical to `--workers 1`. A worker that dies (killed, out of memory) is a
-`WorkerError` naming the documents it held; nothing is written to `--out` then.
+`WorkerError` naming the documents in flight (the dead one's among them); nothing is written to `--out` then.
 
 Each worker links with one torch/FAISS thread (the fastest per mention, see `set_threads`).
 """
@@ -164,16 +164,17 @@ def link_chunks(linker, chunks: Iterable[list[Document]], workers: int = 1,
                 break
         while pending:
             chunk, future = pending.popleft()
-            try:
+            try:  # a pool broken by a dead worker fails the result or, once it knows, the next submit
                 lines, summary = future.result()
-            except BrokenProcessPool:
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_work, nxt)))
+            except BrokenProcessPool:  # the dead worker held one of the chunks in flight, which one is unknown
+                held = len(chunk) + sum(len(c) for c, _ in pending)
                 raise WorkerError(
                     f"a linking worker process died (killed, or out of memory?) while documents "
-                    f"{start + 1:,}-{start + len(chunk):,} were being linked: nothing was written to --out; "
+                    f"{start + 1:,}-{start + held:,} were in flight: nothing was written to --out; "
                     f"run again, with fewer --workers if memory is short") from None
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(_work, nxt)))
             yield chunk, lines, summary
             start += len(chunk)
     finally:

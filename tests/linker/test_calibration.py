@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from linker.calibration import Calibration, fit_calibration, reliability
+from linker.calibration import Calibration, decision_score, fit_calibration, reliability
 
 
 def test_fit_recovers_the_slope_and_bias_of_a_logistic_truth():
@@ -95,5 +95,12 @@ def test_links_carry_the_confidence_and_nil_is_under_the_threshold_in_its_units(
         assert link.confidence == pytest.approx(cal.confidence(link.score))
         assert (link.entity is None) == (link.confidence < cfg.nil_confidence)
         assert link_record(link)["confidence"] == round(link.confidence, 4)
+    # with a lead weight, NIL and confidence follow the decision score (the top's lead over the runner-up counts)
+    led = Linker(base.kb, base.index, base.encoder, base.reranker, cfg.override({"nil_lead": 3.0}))
+    for link in led.link(doc):
+        d = decision_score(link.candidates[0].score, link.candidates[1].score if len(link.candidates) > 1 else None, 3.0)
+        assert link.confidence == pytest.approx(cal.confidence(d))
+        assert (link.entity is None) == (d < cfg.nil_threshold)
+    assert any(len(l.candidates) > 1 for l in links)  # so the lead changed decision scores
     uncalibrated = Linker(base.kb, base.index, base.encoder, base.reranker, LinkerConfig(base.reranker.config))
     assert all(l.confidence is None and "confidence" not in link_record(l) for l in uncalibrated.link(doc))

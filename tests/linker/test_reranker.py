@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from linker.reranker import Reranker, RerankerConfig, load_model
-from linker.training.train import calibrate_nil
+from linker.training.train import DevMention, calibrate_nil
 
 
 def _toy(seed=0, B=16, M=3, C=5, F=6, D=8):
@@ -65,10 +65,9 @@ def test_coherence_only_acts_between_mentions():
 
 def test_calibrate_nil_separates_low_scores():
     # correct links score high, hidden-gold alternatives score low → τ between them
-    rows = [(5.0 + i % 3, True, -2.0 - i % 2) for i in range(200)]
+    rows = [DevMention((5.0 + i % 3, -2.0 - i % 2), gold=0) for i in range(200)]
     tau = calibrate_nil(rows, seed=1)
     assert -1.0 <= tau <= 5.0
-    assert calibrate_nil([(1.0, False, 0.9)] * 50, seed=0) > 0.9  # never right: prefer NIL
 
 
 def test_calibrate_nil_matches_a_search_over_every_cut():
@@ -79,20 +78,39 @@ def test_calibrate_nil_matches_a_search_over_every_cut():
     from linker.training.train import nil_cases
 
     rng = random.Random(3)
-    rows = [(rng.gauss(1, 1), rng.random() < 0.8, rng.gauss(0, 1)) for _ in range(300)]
-    cases = nil_cases(rows, 0, draws=1)
-    cuts = [float("-inf")] + sorted({c[0] for c in cases})
-    acc = [sum((s >= t and ok) or (s < t and nil) for s, ok, nil in cases) for t in cuts]
-    assert calibrate_nil(rows, seed=0, draws=1) == cuts[acc.index(max(acc))]
+    rows = [DevMention(tuple(sorted((rng.gauss(1, 1) for _ in range(3)), reverse=True)), gold=rng.choice((0, 0, 0, 1, 2, -1)))
+            for _ in range(300)]
+    for lead in (0.0, 1.5):
+        cases = nil_cases(rows, 0, draws=1, lead=lead)
+        cuts = [float("-inf")] + sorted({c[0] for c in cases})
+        acc = [sum((s >= t and ok) or (s < t and nil) for s, ok, nil in cases) for t in cuts]
+        assert calibrate_nil(rows, seed=0, draws=1, lead=lead) == cuts[acc.index(max(acc))]
     assert calibrate_nil([], seed=0) == float("-inf")
 
 
 def test_nil_gold_mentions_are_nil_cases_in_every_draw():
     from linker.training.train import nil_cases
 
-    rows = [(3.0, True, 1.0, False)] * 40 + [(0.5, False, 0.5, True)] * 10
+    rows = [DevMention((3.0, 1.0), gold=0)] * 40 + [DevMention((0.5, 0.4), nil=True)] * 10
     cases = nil_cases(rows, seed=0, nil_rate=0.0, draws=3)
     assert sum(nil for _, _, nil in cases) == 30  # the 10 NIL golds, in each of 3 draws
     assert all(score == 0.5 and not ok for score, ok, nil in cases if nil)
     # real NIL golds scoring under every linked one: τ separates them, whatever the hidings
     assert 0.5 < calibrate_nil(rows, seed=0, nil_rate=0.0) <= 3.0
+
+
+def test_a_hidden_gold_leaves_a_close_runner_up_and_the_lead_tells_it():
+    """Right links at 0.5 and hidden-gold guesses at 0.5 look alike by the top score; the
+    guesses only just beat their runner-up, so the lead separates them and `fit_nil` takes it."""
+    from linker.calibration import decision_score, top_cutoff
+    from linker.training.train import fit_nil, nil_cases
+
+    rows = [DevMention((0.5, 0.3, 0.29), gold=0), DevMention((0.6, 0.5, 0.49), gold=0)] * 100
+    lead, tau = fit_nil(rows, seed=0, nil_rate=0.5, leads=(0.0, 1.0))
+    assert lead == 1.0
+    cases = nil_cases(rows, seed=0, nil_rate=0.5, lead=lead)
+    assert all((s >= tau) != nil for s, _, nil in cases)  # every decision right
+    assert min(s for s, _, nil in nil_cases(rows, 0, 0.5, lead=0.0) if not nil) == 0.5  # the top score alone ties
+    assert fit_nil(rows, seed=0, nil_rate=0.5, leads=(0.0,))[0] == 0.0
+    assert decision_score(0.5, 0.3, 1.0) == pytest.approx(0.7) and decision_score(0.5, None, 1.0) == 0.5
+    assert decision_score(top_cutoff(0.7, 0.3, 2.0), 0.3, 2.0) == pytest.approx(0.7)
