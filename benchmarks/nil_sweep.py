@@ -1,4 +1,5 @@
-"""NIL threshold trade-off: what other values of `nil_threshold` would give on every dev set.
+"""NIL threshold trade-off: what other values of `nil_threshold` would give on every dev set
+(thresholds on the decision score, `linker.calibration.decision_score`, with the model's `nil_lead`).
 
     python benchmarks/nil_sweep.py [--model P] [--offsets -0.03,-0.02,-0.01,0,0.01,0.02]
 
@@ -24,12 +25,15 @@ OFFSETS = (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02)
 
 
 def top_decisions(linker, data) -> list[tuple[str | None, list[str], str | None, float]]:
-    """Per mention: (gold id, ranking, best candidate id, its score), NIL not yet decided."""
+    """Per mention: (gold id, ranking, best candidate id, its decision score), NIL not yet decided."""
+    from linker.calibration import decision_score
+
     out = []
     for (_, gold), ranked in zip(data, linker.rank_many([d for d, _ in data])):
         for g, (link, ranking) in zip(gold, ranked):
-            best = link.candidates[0] if link.candidates else None
-            out.append((g, ranking, best.entity if best else None, best.score if best else float("-inf")))
+            c = link.candidates
+            score = decision_score(c[0].score, c[1].score if len(c) > 1 else None, linker.config.nil_lead) if c else float("-inf")
+            out.append((g, ranking, c[0].entity if c else None, score))
     return out
 
 

@@ -8,6 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import report  # noqa: E402
 from benchmarks.nil_sweep import at_threshold, top_decisions  # noqa: E402
+from linker.calibration import decision_score  # noqa: E402
+from linker.pipeline import Linker  # noqa: E402
 
 # (gold, ranking, best candidate, its score): two right links, one wrong, one NIL gold
 ROWS = [("A", ["A", "B"], "A", 0.9), ("B", ["B"], "B", 0.4), ("C", ["D", "C"], "D", 0.6), (None, ["E"], "E", 0.3)]
@@ -30,6 +32,12 @@ def test_top_decisions_keep_the_best_candidate_under_the_threshold(tiny_linker):
     link = tiny_linker.link(doc)[0]
     assert gold == "Q90" and top == ranking[0] and score == link.score
     assert at_threshold([(gold, ranking, top, score)], score + 1)["in_kb_nil"] == 1
+    # the sweep decides as the linker does: on the decision score, with the model's lead
+    led = Linker(tiny_linker.kb, tiny_linker.index, tiny_linker.encoder, tiny_linker.reranker,
+                 tiny_linker.config.override({"nil_lead": 2.0}))
+    (_, _, _, led_score), = top_decisions(led, [(doc, ["Q90"])])
+    link = led.link(doc)[0]
+    assert led_score == decision_score(link.candidates[0].score, link.candidates[1].score, 2.0) != score
 
 
 def test_report_renders_one_row_per_threshold():
