@@ -6,6 +6,10 @@ against a general KB (default: the starter KB's Vital Articles, entity list only
 `mmel kb starter` builds it) with the bundled model or `--model`.
 
     python benchmarks/news.py [--kb ../shared/data/general/kb.jsonl] [--model DIR]
+    python benchmarks/news.py --also-people --out news_starter_people.json   # the starter KB with the people KBs
+
+`--also-people` merges the WikiMEL and Richpedia entities (`make_data.py`'s merged KB; ids the
+KB has are skipped), as `mmel kb starter --also` does: everyday text against things and people.
 
 Reports, with the gold spans given: precision (right links among links made), recall, F1 and
 every decision; from raw text: the spotter's scores (`spotting.bench_no_spans`). Writes
@@ -14,6 +18,7 @@ every decision; from raw text: the spotter's scores (`spotting.bench_no_spans`).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,6 +26,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import DATA, WORK, machine, results_dir, write_json  # noqa: E402
 
 PROBE = Path(__file__).resolve().parent / "data" / "news_probe.jsonl"
+
+
+def with_people(kb: Path) -> Path:
+    """`kb`'s entity rows, then those of the merged people KB whose ids it lacks, in `WORK`."""
+    from benchmarks.make_data import ensure_merged
+
+    out = WORK / f"{kb.stem}-with-people.jsonl"
+    rows = kb.read_text(encoding="utf-8").splitlines()
+    seen = {json.loads(r)["qid"] for r in rows if r.strip()}
+    people = [r for r in ensure_merged().read_text(encoding="utf-8").splitlines()
+              if r.strip() and json.loads(r)["qid"] not in seen]
+    text = "\n".join(rows + people) + "\n"
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:  # rewritten only when it changes (the KB name
+        out.write_text(text, encoding="utf-8")                          # follows the file's size and time)
+    return out
 
 
 def given_span_scores(linker, data) -> dict:
@@ -51,16 +71,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default=None, help="reranker folder/prefix [default: the bundled one]")
     ap.add_argument("--home", default=str(WORK / "home"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--also-people", action="store_true", help="merge the people KBs (WikiMEL ∪ Richpedia) into the KB")
+    ap.add_argument("--out", default="news.json", help="result file name in the results folder")
     args = ap.parse_args(argv)
-    name = ensure_kb(Path(args.kb), Path(args.home), None)
+    kb = with_people(Path(args.kb)) if args.also_people else Path(args.kb)
+    name = ensure_kb(kb, Path(args.home), None)
     set_threads(args.threads)
     linker = Linker.load(args.home, name, args.model)
     data = read_labelled(PROBE)
     given = given_span_scores(linker, data)
     raw = bench_no_spans(linker, [(d, [q for q in qs]) for d, qs in data])
     raw.pop("probe", None)
-    out = write_json(results_dir() / "news.json", {
-        "benchmark": "news", **machine(), "config": {"kb": str(Path(args.kb).resolve()), "kb_name": name,
+    out = write_json(results_dir() / args.out, {
+        "benchmark": "news", **machine(), "config": {"kb": str(Path(args.kb).resolve()), "also_people": args.also_people,
+                                                     "kb_name": name, "kb_entities": len(linker.kb),
                                                      "model": args.model or "default", "probe": str(PROBE)},
         "given_spans": given, "raw_text": raw})
     print(f"given spans: precision {given['precision']:.3f} ({given['right']}/{given['links']}), "

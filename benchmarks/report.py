@@ -242,8 +242,10 @@ def section_corpus(items: dict[str, dict]) -> list[str]:
 
 def section_news(items: dict[str, dict]) -> list[str]:
     lines = []
-    for r in items.values():
-        g, raw = r["given_spans"], r["raw_text"]
+    for stem, r in items.items():
+        g, raw, c = r["given_spans"], r["raw_text"], r.get("config", {})
+        kb = Path(str(c.get("kb", "?"))).name + (" + the people KBs" if c.get("also_people") else "")
+        lines += [f"`{stem}`: KB {kb}" + (f" ({c['kb_entities']:,} entities)" if c.get("kb_entities") else "") + ".", ""]
         lines += table(["gold spans: links right / made", "precision", "recall (in-KB)", "F1", "NIL right",
                         "raw text: gold found (overlap)", "raw text: end-to-end accuracy"],
                        [[f"{g['right']} / {g['links']}", _f(g["precision"]), _f(g["recall"]), _f(g["f1"]),
@@ -411,7 +413,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "cpu_encode": ("CPU entity encoding: ONNX Runtime int8 on WikiMEL (cpu_encode.py)", section_cpu_encode),
     "load_test": ("HTTP server load test (load_test.py)", section_load_test),
     "corpus": ("Corpus-scale linking: one process, --workers, --ray (corpus.py)", section_corpus),
-    "news": ("News-style probe against the Vital Articles KB (news.py)", section_news),
+    "news": ("News-style probe against the Vital Articles KB, alone and with the people KBs (news.py)", section_news),
     "nil_sweep": ("NIL threshold trade-off (nil_sweep.py)", section_nil_sweep),
     "faults": ("Fault suite: killed and concurrent writers, fuzzed documents, large images (faults.py)", section_faults),
 }

@@ -24,7 +24,10 @@ A KB without link probabilities (an entity list alone) gets lower-case spans onl
 entities are things people write in lower case: when at least `COMMON_NAMES` of its names
 (a sample) are made of words the scorer's training texts mostly write in lower case ("Tea",
 "Black hole"; 22 % of the Vital Articles, 0.15 % of WikiMEL's people, 0.05 % of Richpedia's,
-5 % of the demo KB's names of people, spacecraft and places);
+5 % of the demo KB's names of people, spacecraft and places), or when such names are at least
+`COMMON_NAMES_MIN` of a large KB's and `COMMON_NAMES_COUNT` of them in all (the starter KB
+merged with the people KBs: 5 % of 44,700 names, about 2,200 things, which the people beside
+them should not hide; a people KB of a million names stays under both);
 their lower-case spans have the spans-with-link-probability cut-off (`dump_threshold`), the
 capitalised ones the entity-list cut-off. A KB of names (people, products) works as without
 lower-case spans.
@@ -103,6 +106,7 @@ FEATURES = (
 )
 MIN_LINK_PROB = 0.02  # capitalised keys with this link probability are mentions without the scorer
 COMMON_NAMES = 0.1  # share of common-noun names that gives an entity-list KB lower-case spans
+COMMON_NAMES_MIN, COMMON_NAMES_COUNT = 0.01, 1000  # or this share, and this many such names in all
 COMMON_NAMES_SAMPLE = 2000  # entity names read to measure it
 LOWER_TOKENS = 4  # longest lower-case span
 
@@ -280,10 +284,14 @@ def common_name_share(kb: KnowledgeBase, common: Mapping[str, float], sample: in
     return sum(bool(ws) and all(common.get(w, 0.0) >= 0.5 for w in ws) for ws in words) / max(len(names), 1)
 
 
-def wants_lower_spans(kb: KnowledgeBase, common: Mapping[str, float]) -> bool:
-    """Lower-case spans for `kb`: it has link probabilities, or at least `COMMON_NAMES` of its
-    names read as common nouns (`common_name_share`)."""
-    return has_link_prob(kb) or common_name_share(kb, common) >= COMMON_NAMES
+def wants_lower_spans(kb: KnowledgeBase, common: Mapping[str, float], share: float = COMMON_NAMES,
+                      min_share: float = COMMON_NAMES_MIN, count: int = COMMON_NAMES_COUNT) -> bool:
+    """Lower-case spans for `kb`: it has link probabilities, or at least `share` of its names
+    read as common nouns (`common_name_share`), or at least `min_share` and `count` names in all."""
+    if has_link_prob(kb):
+        return True
+    common_share = common_name_share(kb, common)
+    return common_share >= share or (common_share >= min_share and common_share * len(kb) >= count)
 
 
 def lower_key_ok(surface: str) -> bool:

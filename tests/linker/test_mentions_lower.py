@@ -11,7 +11,7 @@ from kb.store import KnowledgeBase
 from linker.training.mention_train import Example, main, train, train_source
 from linker.mentions import (
     COMMON_NAMES, FEATURES, DictionarySpotter, MentionScorer, MentionScorerConfig, SpotterConfig, candidate_groups,
-    common_name_share, has_link_prob,
+    common_name_share, has_link_prob, wants_lower_spans,
 )
 
 
@@ -88,6 +88,11 @@ def test_an_entity_list_of_common_nouns_gets_lower_case_spans(list_kb, tmp_path)
     assert 0 < common_name_share(names, common) < COMMON_NAMES
     assert _surfaces(DictionarySpotter(names, scorer), "A galaxy.") == []
     assert _surfaces(DictionarySpotter(names, scorer, SpotterConfig(lowercase=True)), "A galaxy.") == ["galaxy"]
+    # a large KB whose few common-noun names are still many (things merged with people) gets them too
+    assert not wants_lower_spans(names, common)
+    assert wants_lower_spans(names, common, min_share=0.01, count=1)  # 1 of 59: 1.7 %, one name
+    assert not wants_lower_spans(names, common, min_share=0.01, count=2)
+    assert not wants_lower_spans(names, common, min_share=0.02, count=1)
 
 
 def test_plural_spans_find_the_singular_key_and_closed_class_edges_are_dropped(dump_kb):
