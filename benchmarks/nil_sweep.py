@@ -26,14 +26,14 @@ OFFSETS = (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02)
 
 def top_decisions(linker, data) -> list[tuple[str | None, list[str], str | None, float]]:
     """Per mention: (gold id, ranking, best candidate id, its decision score), NIL not yet decided."""
-    from linker.calibration import decision_score
+    from linker.calibration import ranked_decision
 
     out = []
     for (_, gold), ranked in zip(data, linker.rank_many([d for d, _ in data])):
         for g, (link, ranking) in zip(gold, ranked):
             c = link.candidates
-            score = decision_score(c[0].score, c[1].score if len(c) > 1 else None, linker.config.nil_lead) if c else float("-inf")
-            out.append((g, ranking, c[0].entity if c else None, score))
+            out.append((g, ranking, c[0].entity if c else None,
+                        ranked_decision([x.score for x in c[:2]], linker.config.nil_lead)))
     return out
 
 

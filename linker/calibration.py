@@ -32,6 +32,11 @@ def decision_score(top: float, runner_up: float | None, lead: float) -> float:
     return top if runner_up is None or not lead else top + lead * (top - runner_up)
 
 
+def ranked_decision(scores: Sequence[float], lead: float) -> float:
+    """`decision_score` of candidate scores sorted best first (-inf without any)."""
+    return decision_score(scores[0], scores[1] if len(scores) > 1 else None, lead) if scores else float("-inf")
+
+
 def top_cutoff(threshold: float, runner_up: float | None, lead: float) -> float:
     """The top score at which `decision_score` reaches `threshold` for this runner-up: the NIL
     cut-off of one mention in raw-score units (the joint step's NIL logit)."""

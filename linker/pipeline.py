@@ -21,7 +21,7 @@ from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
-from linker.calibration import decision_score
+from linker.calibration import ranked_decision
 from linker.candidates import CandidateGenerator, MentionCandidates
 from linker.config import LinkerConfig, RerankerConfig
 from linker.features import (FEATURES, candidate_features, mention_context, near_words, numeral_after, numerals,
@@ -318,7 +318,7 @@ class Linker:
             for c in order
         )
         best = cands[0] if cands else None
-        d = decision_score(best.score, cands[1].score if len(cands) > 1 else None, self.config.nil_lead) if best else None
+        d = ranked_decision([c.score for c in cands[:2]], self.config.nil_lead)
         entity = best.entity if best and d >= self.config.nil_cutoff else None
         cal = self.config.calibration
         link = Link(mention=mc.mention, entity=entity, score=best.score if best else 0.0, candidates=cands,

@@ -39,7 +39,7 @@ from indexer.faces import FACE_INDEX, FaceIndex, load_face_encoder, load_face_in
 from kb.errors import IndexMismatchError, InputError
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, FaceMention, Link
-from linker.calibration import Calibration, decision_score, top_cutoff
+from linker.calibration import Calibration, ranked_decision, top_cutoff
 from linker.config import VisualConfig
 from linker.features import shares_name
 from linker.ot import joint_rescore, logsumexp, normalize_rows, structure_from_embeddings
@@ -242,9 +242,8 @@ class VisualLinker:
                                  key=lambda c: -c.score))
             nil = P_t2[r, nil_t] > P_t2[r, col[cands[0].entity]]
             cal = self.calibration
-            runner_up = cands[1].score if len(cands) > 1 else None
             text_links[t] = Link(link.mention, None if nil else cands[0].entity, cands[0].score, cands,
-                                 confidence=cal.confidence(decision_score(cands[0].score, runner_up, self.nil_lead))
+                                 confidence=cal.confidence(ranked_decision([c.score for c in cands[:2]], self.nil_lead))
                                  if cal else None)
         new_faces = []
         for r, link in enumerate(face_links):

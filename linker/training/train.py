@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from kb.errors import ConfigError
 from kb.store import KnowledgeBase
-from linker.calibration import decision_score, fit_calibration, reliability
+from linker.calibration import fit_calibration, ranked_decision, reliability
 from linker.candidates import CandidateGenerator
 from linker.config import CandidateConfig, LinkerConfig, RerankerConfig
 from linker.training.evaluate import Metrics, mention_record
@@ -72,7 +72,7 @@ class DevMention:
     def decision(self, lead: float, hide_gold: bool = False) -> float:
         """`decision_score` of the top candidates (without the gold when `hide_gold`); -inf without any."""
         s = [x for c, x in enumerate(self.scores) if c != self.gold] if hide_gold else self.scores
-        return decision_score(s[0], s[1] if len(s) > 1 else None, lead) if s else float("-inf")
+        return ranked_decision(s, lead)
 
 
 def _score(model, chunks) -> tuple[Metrics, list[DevMention]]:
@@ -175,6 +175,12 @@ def fit_nil(rows: Sequence[DevMention], seed: int = 0, nil_rate: float = NIL_RAT
     return (best[0], best[1]) if best else (0.0, float("-inf"))
 
 
+def _link_reliability(rows: Sequence[DevMention], lead: float, tau: float, calibration) -> dict:
+    """`reliability` of the mentions linked (decision score ≥ τ): their confidence against being right."""
+    linked = [(d, m.correct) for m in rows if (d := m.decision(lead)) >= tau]
+    return reliability([calibration.confidence(d) for d, _ in linked], [ok for _, ok in linked])
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledSource:
     """Labelled files and the KB their gold ids belong to: its store, text index and context
@@ -261,10 +267,7 @@ def train_reranker(
         # NIL figures on other hidings than those that chose τ (seeds after the calibration's)
         "dev_sets": {p: {"hits_at_1": m.hits_at_1, "gold_nil": m.gold_nil,
                          **nil_scores(nil_cases(rs, seed + NIL_DRAWS, lead=lead), tau),
-                         # the links (decision score ≥ τ): their confidence against being right
-                         "reliability": reliability([calibration.confidence(m.decision(lead)) for m in rs
-                                                     if m.decision(lead) >= tau],
-                                                    [m.correct for m in rs if m.decision(lead) >= tau])}
+                         "reliability": _link_reliability(rs, lead, tau, calibration)}
                      for p, (m, rs) in scored.items()},
         "train_docs": sum(len(b.candidates) for b, _, _ in train),  # repeated chunks count each time
         "seconds": round(time.time() - started, 1),
