@@ -505,6 +505,12 @@ class KnowledgeBase:
             out.update((r[0], r[1:]) for r in rows)
         return out
 
+    def linked_names(self) -> Iterator[tuple[str, str]]:
+        """Every `(mention key, entity name)` of a link counted from the dump (anchors), the
+        pairs `kb.morphology.learn_suffix_rules` learns from; none for an entity list alone."""
+        yield from self._conn().execute(
+            "SELECT p.mention, e.name FROM priors p JOIN entities e ON e.idx = p.entity_idx WHERE p.anchors > 0")
+
     def redirects(self) -> Iterator[tuple[str, str]]:
         """Every `(redirect title, target title)` read from the dump the KB was built from."""
         yield from self._conn().execute("SELECT source, target FROM redirects")

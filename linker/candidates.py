@@ -43,6 +43,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from kb import aliases as alias_fn
+from kb.morphology import parse_rule, rewrites
 from kb.normalize import fold, mention_key, singular_forms
 from kb.types import Entity, TextMention
 from linker.config import CandidateConfig
@@ -202,10 +203,12 @@ def enclosing_name(text: str, start: int, end: int) -> str | None:
 _ARTICLE = re.compile(r"(?:the|a|an) (?=\w)")
 
 
-def surface_forms(surface: str) -> list[list[str]]:
+def surface_forms(surface: str, rules: Sequence[tuple[str, str]] = ()) -> list[list[str]]:
     """The keys a surface may be known by, grouped, in order of preference: its own; without a
     possessive ("Masaryk's"); without a leading English article ("the Soviet Union", as a
-    tagger's span starts); its singular forms ("galaxies" → "galaxy", `singular_forms`); its strongest name variants, a group per weight ("Edwin Grant
+    tagger's span starts); its singular forms ("galaxies" → "galaxy", `singular_forms`); what
+    the learned suffix `rules` make of it ("metabolic" → "metabolism", `kb.morphology.rewrites`);
+    its strongest name variants, a group per weight ("Edwin Grant
     Conklin" → "Edwin Conklin", "Eric I of Saxe-Lauenburg" → "Eric I"); for two words, the other
     name order ("Hyun-soo Kim" → "Kim Hyun-soo")."""
     key = mention_key(surface)
@@ -220,6 +223,9 @@ def surface_forms(surface: str) -> list[list[str]]:
     singular = singular_forms(bare)
     if singular:
         groups.append(singular)
+    derived = sorted(rewrites(bare, rules)) if rules else []
+    if derived:
+        groups.append(derived)
     variants = [(k, w) for a, w in alias_fn.derive(surface) if w >= alias_fn.FIRST_LAST and (k := mention_key(a))]
     for weight in sorted({w for _, w in variants}, reverse=True):
         groups.append(list(dict.fromkeys(k for k, w in variants if w == weight)))
@@ -293,6 +299,7 @@ class CandidateGenerator:
         self.index = index
         self.config = config
         self.profiles = profiles if profiles is not None else ComputedProfiles()
+        self.rules = tuple(parse_rule(r) for r in config.suffix_rules)
         self._keys = fuzzy_table(kb)
 
     def _fuzzy(self, key: str) -> list[str]:
@@ -312,7 +319,7 @@ class CandidateGenerator:
 
     def _known_keys(self, surface: str) -> list[str]:
         """The first group of `surface_forms(surface)` the KB knows (one query); [] if none."""
-        groups = surface_forms(surface)
+        groups = surface_forms(surface, self.rules)
         return first_known(groups, self.kb.mention_info(k for g in groups for k in g))
 
     def _gather(self, mentions: Sequence[TextMention], enclosing: Sequence[list[str]], dense_ids,

@@ -53,6 +53,9 @@ FEATURES = (
     "mention_link_prob",
     "mention_anchors",
     "popularity",
+    "dense_gap",
+    "surface_gap",
+    "suffix_rewrite",
 )
 POPULARITY_SCALE = 12.0  # log1p(popularity) / this, clipped: ~160k links or sitelinks → 1
 NEAR_WORDS = 5  # words each side of a mention that `name_near_mention` reads
@@ -346,19 +349,21 @@ class MentionContext:
     numeral_after: str | None = None  # the regnal number right after it (`numeral_after`), else the one of `enclosing`
     link_prob: float = 0.0  # how often its key is a link where it occurs in a dump (0: unknown)
     anchors: float = 0.0  # how many links (anchors, aliases) its key has in the KB
+    derived: frozenset[str] = frozenset()  # the keys learned suffix rules make of its key (`kb.morphology.rewrites`)
 
 
 def mention_context(surface: str, window: str, rest: str, n_candidates: int, near: frozenset[str] = frozenset(),
                     numerals: frozenset[str] = frozenset(), enclosing: str | None = None,
                     numeral_after: str | None = None, link_prob: float = 0.0, anchors: float = 0.0,
-                    rest_years: tuple[int, ...] | None = None) -> MentionContext:
+                    rest_years: tuple[int, ...] | None = None, derived: frozenset[str] = frozenset()) -> MentionContext:
     """The context of a mention: `window` is the text around it, `rest` the whole text without
     it, `near` the words next to it, `numerals` the regnal numbers of the whole text,
     `enclosing` the longer name written around it (`enclosing_name`) and `numeral_after` the
     regnal number right after it (else the one number of `enclosing`: "William I, Duke of
     Bavaria-Straubing" around "Bavaria"); `link_prob` and `anchors`: what the KB knows of the
     mention's key (`KnowledgeBase.mention_info`); `rest_years`: the years of `rest` when
-    already read (`years_outside`)."""
+    already read (`years_outside`); `derived`: the keys the linker's suffix rules make of the
+    mention's (`kb.morphology.rewrites`)."""
     if numeral_after is None and enclosing:
         own = name_numerals(enclosing) - name_numerals(surface)
         numeral_after = next(iter(own)) if len(own) == 1 else None
@@ -366,7 +371,7 @@ def mention_context(surface: str, window: str, rest: str, n_candidates: int, nea
         rest_years = tuple(years(rest))
     return MentionContext(surface, frozenset(content_words(window)), rest_years, gender(window), n_candidates,
                           near, numerals, enclosing_tokens(enclosing, surface), enclosing_first(enclosing, surface),
-                          numeral_after, link_prob, anchors)
+                          numeral_after, link_prob, anchors, derived)
 
 
 _TITLES = frozenset("king queen prince princess emperor empress pope saint st sir dame lord lady duke duchess count "
@@ -408,7 +413,12 @@ def candidate_features(
     a common noun such as "galaxies"; `mention_link_prob`; `mention_anchors`, log-scaled) are
     the same in every row: they let the reranker weigh the rest, and set the score NIL reads.
     `popularity`: the entity's own (an entity list's field, Wikidata's sitelink count, else the
-    number of a dump's links to it; `kb.store`), log-scaled; 0 where the KB knows none."""
+    number of a dump's links to it; `kb.store`), log-scaled; 0 where the KB knows none.
+    `dense_gap` and `surface_gap`: how far the candidate's cos(context, ·) and cos(surface, ·) fall
+    under the best of the mention's candidates (0 for the best, at most 1 under): the similarities relative to
+    the mention's other candidates, which matter once the surface's 20 nearest join.
+    `suffix_rewrite`: a learned suffix rule rewrites the mention into the entity's name
+    ("astronomical" → Astronomy, not History of astronomy; "Bulgarian" → Bulgaria)."""
     if profiles is None:
         profiles = [entity_profile(e.name, e.description) for e in entities]
     if not surface_sims:
@@ -420,6 +430,8 @@ def candidate_features(
     s_tokens = set(s.split())
     s_words = surface_words(mention.surface)
     context_years = _year_summary(mention.years)  # read once, not per candidate
+    best_sim = max(dense_sims, default=0.0)
+    best_ssim = max(surface_sims, default=0.0)
     rows = []
     for ent, prof, prior, rank, sim, src, doc, ssim in zip(entities, profiles, priors, prior_ranks, dense_sims,
                                                            sources, in_document, surface_sims):
@@ -447,5 +459,8 @@ def candidate_features(
             "surface" in src,
             *own,
             min(math.log1p(ent.popularity) / POPULARITY_SCALE, 1.0) if ent.popularity else 0.0,
+            max(sim - best_sim, -1.0),  # dense_gap
+            max(ssim - best_ssim, -1.0),  # surface_gap
+            float(prof.base_key in mention.derived or prof.key in mention.derived),  # suffix_rewrite
         ))
     return np.array(rows, np.float32).reshape(len(rows), len(FEATURES))

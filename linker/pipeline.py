@@ -18,6 +18,7 @@ import torch
 
 from kb.errors import ConfigError
 from kb.home import DEFAULT_KB, kb_dir, kb_path, resolve_home
+from kb.morphology import rewrites
 from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from kb.types import Candidate, Document, Link, LinkedDocument, TextMention
@@ -104,7 +105,8 @@ def featurize(
             context = mention_context(m.surface, context_text(rest, m), rest, len(mc.ranked_pool),
                                       near_words(doc.text, m.start, m.end), doc_numerals,
                                       mc.enclosing, numeral_after(doc.text, m.end), link_prob or 0.0, anchors or 0.0,
-                                      years_outside(doc.text, doc_years, m.start, m.end))
+                                      years_outside(doc.text, doc_years, m.start, m.end),
+                                      rewrites(mention_key(m.surface), generator.rules) if generator.rules else frozenset())
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)

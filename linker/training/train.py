@@ -12,11 +12,12 @@ runner-up, the weight chosen with it from `NIL_LEADS`) with the best accuracy; t
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from kb.aliases import base_name
 from kb.errors import ConfigError
+from kb.morphology import learn_suffix_rules
+from kb.normalize import mention_key
 from kb.store import KnowledgeBase
 from linker.calibration import fit_calibration, ranked_decision, reliability
 from linker.candidates import CandidateGenerator
@@ -194,6 +198,18 @@ class LabelledSource:
     repeat: int = 1  # passes over its training chunks per epoch (a small domain beside a large one)
 
 
+def suffix_rules_of(kbs: Iterable[KnowledgeBase]) -> tuple[str, ...]:
+    """The suffix rules (`kb.morphology`) of the links of these KBs together (each KB once):
+    what the model's `suffix_rewrite` feature and unknown-surface lookups read. KBs built from
+    entity lists alone have no links, and give none."""
+    seen, pairs = set(), []
+    for kb in kbs:
+        if kb.path not in seen:
+            seen.add(kb.path)
+            pairs += [(m, mention_key(base_name(n))) for m, n in kb.linked_names()]
+    return learn_suffix_rules(pairs)
+
+
 def train_reranker(
     kb: KnowledgeBase, index, encoder, train_paths: Sequence[str | os.PathLike],
     dev_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
@@ -216,6 +232,9 @@ def train_reranker(
             raise ConfigError(f"training sources disagree: index dimension {s.index.dim} / context encoder "
                               f"{getattr(s.encoder, 'model_id', '')!r} against {index.dim} / "
                               f"{getattr(encoder, 'model_id', '')!r}")
+    if not candidates.suffix_rules:
+        candidates = dataclasses.replace(candidates, suffix_rules=suffix_rules_of(s.kb for s in sources))
+        log.info("%d suffix rules learned from the training KBs' links", len(candidates.suffix_rules))
     train, devs = [], {}
     for s in sources:
         generator = CandidateGenerator(s.kb, s.index, candidates)

@@ -56,6 +56,7 @@ def test_overrides_replace_dotted_keys_and_keep_the_rest():
     ({"spacy_model": "en_core_web_sm"}, "spacy model 'en_core_web_sm' needs mentions spacy or both"),
     ({"batch_size": 0}, "batch_size must be between 1 and 65536, got 0"),
     ({"nil_threshold": float("inf")}, "nil_threshold must be between"),
+    ({"candidates.suffix_rules": ["ical>y", "ian"]}, "candidates.suffix_rules: bad suffix rule 'ian': use FROM>TO"),
 ])
 def test_bad_overrides_name_the_key_and_what_is_valid(overrides, message):
     with pytest.raises(ConfigError) as err:

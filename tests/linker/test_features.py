@@ -186,3 +186,27 @@ def test_years_outside_drops_the_years_inside_the_span():
 def test_fold_drops_every_combining_mark(text):
     decomposed = unicodedata.normalize("NFKD", text)
     assert fold(text) == "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def test_similarity_gaps_are_against_the_mention_s_best_candidate():
+    mention = mention_context("Mercury", "", "", 2)
+    planet, god = Entity("Q1", "Mercury (planet)", ""), Entity("Q2", "Mercury (mythology)", "")
+    f = candidate_features(mention, [planet, god], [0.5, 0.5], [0, 1], [0.6, 0.2], [frozenset({"prior"})] * 2,
+                           [0.0, 0.0], surface_sims=[-0.5, 0.7])
+    dense, surface = FEATURES.index("dense_gap"), FEATURES.index("surface_gap")
+    assert (f[0, dense], f[0, surface]) == (0.0, -1.0)  # 1.2 under the best, clipped
+    assert np.isclose(f[1, dense], -0.4) and f[1, surface] == 0.0
+
+
+def test_suffix_rewrite_fires_for_the_entity_a_learned_rule_names():
+    from kb.morphology import parse_rule, rewrites
+
+    derived = rewrites("astronomical", [parse_rule("ical>y")])
+    mention = mention_context("astronomical", "", "", 2, derived=derived)
+    field, history = Entity("Q1", "Astronomy", ""), Entity("Q2", "History of astronomy", "")
+    f = candidate_features(mention, [field, history], [0.3, 0.6], [1, 0], [0.0, 0.0], [frozenset({"prior"})] * 2,
+                           [0.0, 0.0])
+    column = FEATURES.index("suffix_rewrite")
+    assert (f[0, column], f[1, column]) == (1.0, 0.0)
+    assert candidate_features(mention_context("astronomical", "", "", 2), [field], [0.3], [0], [0.0],
+                              [frozenset({"prior"})], [0.0])[0, column] == 0.0  # no rules, no rewrite
