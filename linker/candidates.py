@@ -207,7 +207,7 @@ def surface_forms(surface: str, rules: Sequence[tuple[str, str]] = ()) -> list[l
     """The keys a surface may be known by, grouped, in order of preference: its own; without a
     possessive ("Masaryk's"); without a leading English article ("the Soviet Union", as a
     tagger's span starts); its singular forms ("galaxies" → "galaxy", `singular_forms`); what
-    the learned suffix `rules` make of it ("metabolic" → "metabolism", `kb.morphology.rewrites`);
+    the learned suffix `rules` make of it ("Angolan" → "angola", `kb.morphology.rewrites`);
     its strongest name variants, a group per weight ("Edwin Grant
     Conklin" → "Edwin Conklin", "Eric I of Saxe-Lauenburg" → "Eric I"); for two words, the other
     name order ("Hyun-soo Kim" → "Kim Hyun-soo")."""
