@@ -55,7 +55,7 @@ class Batch:
     """Padded tensors for a batch of documents, plus the candidates to read the scores back."""
 
     feats: torch.Tensor  # (B, M, C, F)
-    cands: torch.Tensor  # (B, M, C, D)
+    cands: torch.Tensor  # (N, D): the entity vectors of the N real pairs of `cand_mask`, in its order
     ctx: torch.Tensor  # (B, M, D)
     cand_mask: torch.Tensor  # (B, M, C)
     mention_mask: torch.Tensor  # (B, M)
@@ -91,7 +91,9 @@ def featurize(
     M = max((len(ms) for ms in mentions), default=0) or 1
     C = max((len(mc.idxs) for doc in cands for mc in doc), default=0) or 1
     feats = np.zeros((B, M, C, len(FEATURES)), np.float32)
-    cvec = np.zeros((B, M, C, dim), np.float32)
+    # packed, not padded to (B, M, C, D): most of that would be padding (a batch's documents
+    # have a quarter of its M mentions on average), allocated and zeroed for nothing
+    cvec = np.concatenate([mc.vectors for doc in cands for mc in doc] or [np.zeros((0, dim), np.float32)])
     cctx = np.zeros((B, M, dim), np.float32)
     cmask = np.zeros((B, M, C), bool)
     mmask = np.zeros((B, M), bool)
@@ -110,7 +112,6 @@ def featurize(
             cctx[b, i] = ctx[pos]
             mmask[b, i] = True
             n = len(mc.idxs)
-            cvec[b, i, :n] = mc.vectors
             cmask[b, i, :n] = True
             feats[b, i, :n] = candidate_features(context, mc.entities, mc.priors, mc.prior_ranks, mc.similarities,
                                                  mc.sources, mc.in_document, mc.profiles or None,

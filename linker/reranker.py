@@ -52,16 +52,19 @@ class Reranker(nn.Module):
         return self.local(torch.cat([feats, *sims], -1)).squeeze(-1)
 
     def forward(self, feats, cands, ctx, cand_mask, mention_mask):
-        """Final scores (B,M,C); padded candidates get -inf.
+        """Final scores (B,M,C); padded candidates get -inf. `cands`: the entity vectors, padded
+        (B,M,C,D) or packed (N,D): those of the N real pairs of `cand_mask`, in its row-major order.
 
-        Products with the D-dimensional embeddings are taken over the real pairs of `cand_mask`
-        only (N of them): batches of short documents are mostly padding.
+        Products with the D-dimensional embeddings are taken over the real pairs only: batches
+        of short documents are mostly padding.
         """
         neg = torch.finfo(feats.dtype).min
         B, M, C = cand_mask.shape
         pairs = cand_mask.nonzero(as_tuple=True)  # (b, m, c) of each real pair
         mention = pairs[0] * M + pairs[1]  # its mention's row in (B·M, ...)
-        ents = cands[pairs]  # (N, D)
+        ents = cands[pairs] if cands.dim() == 4 else cands  # (N, D)
+        if ents.shape[0] != mention.shape[0]:
+            raise ValueError(f"{ents.shape[0]} packed candidate vectors for {mention.shape[0]} candidates")
         local = self.local_scores(feats[pairs], ents, ctx[pairs[:2]])
         scores = feats.new_full((B, M, C), neg).index_put(pairs, local)
         if M < 2:

@@ -114,3 +114,15 @@ def test_a_hidden_gold_leaves_a_close_runner_up_and_the_lead_tells_it():
     assert fit_nil(rows, seed=0, nil_rate=0.5, leads=(0.0,))[0] == 0.0
     assert decision_score(0.5, 0.3, 1.0) == pytest.approx(0.7) and decision_score(0.5, None, 1.0) == 0.5
     assert decision_score(top_cutoff(0.7, 0.3, 2.0), 0.3, 2.0) == pytest.approx(0.7)
+
+
+def test_packed_candidate_vectors_score_as_padded():
+    # featurize packs the vectors of the real pairs (N, D); the padded (B, M, C, D) form scores the same
+    feats, cands, ctx, cmask, mmask, _ = _toy()
+    model = Reranker(RerankerConfig(n_features=feats.shape[-1], dim=cands.shape[-1], rank=4)).eval()
+    with torch.no_grad():
+        padded = model(feats, cands, ctx, cmask, mmask)
+        packed = model(feats, cands[cmask], ctx, cmask, mmask)
+    assert torch.equal(packed, padded)
+    with pytest.raises(ValueError, match="packed candidate vectors"):
+        model(feats, cands[cmask][1:], ctx, cmask, mmask)
