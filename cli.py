@@ -349,6 +349,7 @@ def train(
     keep: Annotated[str, typer.Option(help="Candidate reduction: 'all' keeps all top 50; P+C keeps P by prior and C by context similarity of them (the M3EL/REL recipe is 4+3; measured weaker on WikiMEL dev).")] = "all",
     also: Annotated[Optional[list[str]], typer.Option("--also", metavar="KB=TRAIN[,DEV]", help="More labelled files whose ids belong to another KB of the home, e.g. general=links/train.jsonl,links/dev.jsonl (repeatable): one model for several KBs.")] = None,
     also_repeat: Annotated[int, typer.Option(min=1, max=100, help="Passes per epoch over the --also training files (a small domain beside a large one).")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the initial weights, the order of the training documents and the NIL calibration's hidden golds; the same seed and data give the same model.")] = 0,
     home: HomeOpt = None,
     kb: KBOpt = DEFAULT_KB,
     progress: ProgressOpt = True,
@@ -358,7 +359,7 @@ def train(
 
     _print_json(train_model(train_file, dev_file, out=out, epochs=epochs, limit=limit, home=home, kb=kb,
                             context=context, keep=keep, extra=parse_also(also or ()), repeat=also_repeat,
-                            progress=progress))
+                            seed=seed, progress=progress))
 
 
 @app.command("evaluate")

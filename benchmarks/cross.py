@@ -1,6 +1,6 @@
 """Cross-domain benchmark: does text linking hold up on data it was not tuned on?
 
-    python benchmarks/cross.py [--rows people,general,both] [--epochs 8] [--general-repeat 3] [--bundle] [--reuse-models]
+    python benchmarks/cross.py [--rows people,general,both] [--epochs 8] [--general-repeat 3] [--seeds 1] [--bundle] [--reuse-models]
 
 Trains one reranker per row. Rows: `wikimel` (WikiMEL train), `richpedia` (the Richpedia train
 part), `people` (both person-caption sets), `general` (Wikipedia's own links: the paragraphs of
@@ -14,8 +14,12 @@ the last 2,000 documents of its train split —, the general dev articles); the 
 averaged over epochs 3..8, none picked. Each model then links WikiMEL dev and the Richpedia dev
 part (each on its own KB and on the merged KB) and the general dev set (given spans): Hits@1,
 recall@30, micro-F1 and the share of in-KB mentions decided NIL, beside the fuzzy+dense and
-exact-name baselines on the same KB and data. Writes `results/cross.json`; `--bundle` copies
-the `both` model into `linker/data/` (the model shipped with the package).
+exact-name baselines on the same KB and data. With `--seeds N`, each row is trained N times
+(seeds 0..N-1: initial weights, document order, NIL calibration) and `seeds` holds every
+seed's Hits@1 and NIL rate with their mean, standard deviation and range: how far a number
+moves with the seed alone, which is the least a change must move it by to count. The rows
+shown are seed 0's. Writes `results/cross.json`; `--bundle` copies the `both` model of seed 0
+into `linker/data/` (the model shipped with the package).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import argparse
 import json
 import logging
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -65,10 +70,15 @@ def general_halves() -> list[tuple[Path, Path]]:
     return [(train, HALVES / f"articles{1 - i}.txt") for i, train in enumerate(halves)]
 
 
-def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, repeat: int = 1) -> dict:
+def model_dir(row: str, seed: int = 0) -> Path:
+    """Where the model of `row` trained with `seed` is saved (seed 0's is the one bundled)."""
+    return MODELS / row / "reranker" if seed == 0 else MODELS / row / f"seed{seed}" / "reranker"
+
+
+def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, repeat: int = 1, seed: int = 0) -> dict:
     """Train the model of one row (person captions against the merged KB, general links against
-    the general KB, `repeat` passes over these per epoch beside people); returns the training
-    report."""
+    the general KB, `repeat` passes over these per epoch beside people) with `seed`; returns the
+    training report."""
     from linker.fronts.api import train_model
 
     names = ROWS[row]
@@ -82,9 +92,15 @@ def train_row(row: str, sets: dict, kbs: dict, epochs: int, limit: int | None, r
         groups += [(ensure_kb(g["kb"], HOME, None, g["dump"], arts), [train], []) for train, arts in general_halves()]
     (kb, train, dev), extra = groups[0], groups[1:]
     repeat = repeat if people and extra else 1  # only beside the people's captions
-    report = train_model(train, dev, out=MODELS / row / "reranker", epochs=epochs, limit=limit, home=HOME, kb=kb,
-                         extra=extra, repeat=repeat, progress=False)
-    return {**report, "general_repeat": repeat}
+    report = train_model(train, dev, out=model_dir(row, seed), epochs=epochs, limit=limit, home=HOME, kb=kb,
+                         extra=extra, repeat=repeat, seed=seed, progress=False)
+    return {**report, "general_repeat": repeat, "seed": seed}
+
+
+def spread(values: list[float]) -> dict:
+    """The values (one per seed) with their mean, sample standard deviation (0 for one) and range."""
+    return {"values": values, "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
 
 
 def link_scores(kb_name: str, model: Path, data) -> dict:
@@ -107,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--general-repeat", type=int, default=3,
                     help="passes per epoch over the general training links in the both row (they are 1/8 of the "
                          "people's; 3 was better than 1 on every dev set but WikiMEL's, -0.2)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="train each row with seeds 0..N-1 and report the spread of its scores (the table shows seed 0)")
     ap.add_argument("--limit", type=int, default=None, help="first N documents of each file (quick runs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bundle", action="store_true", help="ship the 'both' model as the package default")
@@ -115,6 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reuse-baselines", action="store_true",
                     help="take the baselines (they do not depend on the models) from the last cross.json")
     args = ap.parse_args(argv)
+    rows = args.rows.split(",")
+    if unknown := sorted(set(rows) - set(ROWS)):
+        ap.error(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
+    if args.seeds < 1:
+        ap.error(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = range(args.seeds)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     set_threads(args.threads)
     sets = data_sets()
@@ -122,18 +146,23 @@ def main(argv: list[str] | None = None) -> None:
            **{n: ensure_kb(s["kb"], HOME, None, s.get("dump"), s.get("dump_articles")) for n, s in sets.items()}}
     started = time.time()
     result = {"benchmark": "cross", **machine(), "rows": {}, "baselines": {}, "training": {}}
-    rows = args.rows.split(",")
-    if unknown := sorted(set(rows) - set(ROWS)):
-        ap.error(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
     last = results_dir() / "cross.json"
     previous = json.loads(last.read_text()) if last.is_file() else {}
     earlier = previous.get("baselines", {}) if args.reuse_baselines else {}
     for row in rows:
         if args.reuse_models and row in previous.get("training", {}):
             result["training"][row] = previous["training"][row]
+            if row in previous.get("training_seeds", {}):
+                result.setdefault("training_seeds", {})[row] = previous["training_seeds"][row]
             continue
-        result["training"][row] = train_row(row, sets, kbs, args.epochs, args.limit, args.general_repeat)
-        logging.info("trained %s: %s", row, {k: v for k, v in result["training"][row].items() if k != "history"})
+        for seed in seeds:
+            report = train_row(row, sets, kbs, args.epochs, args.limit, args.general_repeat, seed)
+            logging.info("trained %s, seed %d: %s", row, seed, {k: v for k, v in report.items() if k != "history"})
+            if seed == 0:
+                result["training"][row] = report
+            else:
+                result.setdefault("training_seeds", {}).setdefault(row, []).append(
+                    {k: report[k] for k in ("seed", "dev_hits_at_1", "nil_threshold", "seconds")})
     for test_set, spec in sets.items():
         data = read_labelled(spec["dev"], args.limit)
         for kb_kind in (test_set, "merged") if test_set in PEOPLE else (test_set,):
@@ -145,7 +174,12 @@ def main(argv: list[str] | None = None) -> None:
                 "exact_name": exact_name_baseline(store, data),
             }
             for row in rows:
-                result["rows"].setdefault(row, {})[column] = link_scores(kbs[kb_kind], MODELS / row / "reranker", data)
+                scores = [link_scores(kbs[kb_kind], model_dir(row, seed), data) for seed in seeds]
+                result["rows"].setdefault(row, {})[column] = scores[0]
+                if len(scores) > 1:
+                    result.setdefault("seeds", {}).setdefault(row, {})[column] = {
+                        "hits_at_1": spread([s["hits_at_1"] for s in scores]),
+                        "nil_rate": spread([s["nil"]["rate"] for s in scores])}
             logging.info("%s: %s", column, {r: result["rows"][r][column]["hits_at_1"] for r in rows})
     result["seconds"] = round(time.time() - started, 1)
     out = write_json(results_dir() / "cross.json", result)

@@ -141,6 +141,16 @@ def section_cross(items: dict[str, dict]) -> list[str]:
                 f"{_f(b[name]['hits_at_1'])} / {_f(b[name]['recall_at_k']['30'])} / {_f(b[name]['micro_f1'])}"
                 for b in (r["baselines"][col] for col in columns)])
         lines += table(head, rows)
+        if r.get("seeds"):
+            lines += ["", "Seed spread: each row trained with seeds 0..N-1 (initial weights, document order, NIL "
+                      "calibration; nothing else changed), Hits@1 as mean ± standard deviation [min–max] over the "
+                      "seeds, then the NIL rate's mean. The table above is seed 0's.", ""]
+            lines += table(["trained on (seeds)"] + [f"{c}: hits@1, NIL rate" for c in columns],
+                           [[f"{row} ({len(next(iter(cells.values()))['hits_at_1']['values'])})"]
+                            + [f"{_f(h['mean'])} ± {_f(h['sd'])} [{_f(h['min'])}–{_f(h['max'])}], "
+                               f"{_f(c['nil_rate']['mean'])}"
+                               for c in (cells[col] for col in columns) for h in (c["hits_at_1"],)]
+                            for row, cells in r["seeds"].items()])
         nil = [[row, Path(p).name, _f(d["hits_at_1"]), _f(d["nil_precision"]), _f(d["nil_recall"]),
                 _f(d["nil_rate_without_hidden"])]
                for row, t in r.get("training", {}).items() for p, d in t.get("dev_sets", {}).items()]

@@ -3,6 +3,7 @@ import json
 import sys
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import cli
@@ -64,6 +65,26 @@ def test_train_then_link(home, tmp_path):
     assert [(r["surface"], r["gold"]) for r in rows[:3]] == [("Merkel", "Q567"), ("Obama", "Q76"), ("Paris", "Q90")]
     assert all(r["gold_rank"] == 1 for r in rows)
     assert summary["micro_f1"] == 2 * summary["precision"] * summary["recall"] / (summary["precision"] + summary["recall"])
+
+
+def test_train_seed_decides_the_model(home, tmp_path):
+    from safetensors.torch import load_file
+
+    data = _labelled(tmp_path / "train.jsonl")
+
+    def weights(seed, name):
+        out = tmp_path / name
+        res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data),
+                                  "--epochs", "3", "--context", "transformer", "--seed", str(seed), "--out", str(out),
+                                  "--no-progress"])
+        assert res.exit_code == 0, res.output
+        return load_file(str(out.with_suffix(".safetensors")))
+
+    first, again, other = weights(0, "a"), weights(0, "b"), weights(1, "c")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["local.0.weight"], other["local.0.weight"])
+    res = runner.invoke(app, ["train", "--home", str(home), "--train", str(data), "--dev", str(data), "--seed", "-1"])
+    assert res.exit_code == 2 and "--seed" in res.output
 
 
 def test_train_rejects_bad_options(home, tmp_path, monkeypatch, capsys):

@@ -100,7 +100,8 @@ CONTEXT_ENCODERS = ("static", "transformer")
 
 def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None, home=None,
                 kb: str = "default", context: str = "static", keep: str = "all",
-                extra: Sequence[tuple[str, object, object]] = (), repeat: int = 1, progress: bool = True) -> dict:
+                extra: Sequence[tuple[str, object, object]] = (), repeat: int = 1, seed: int = 0,
+                progress: bool = True) -> dict:
     """Train the reranker for KB `kb` on one or more labelled files (model selection and NIL
     calibration on the dev files together); saves to `out` or `<home>/models/reranker`.
 
@@ -108,7 +109,8 @@ def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None
     `keep`: candidate reduction, `P+C` (P by prior + C by context of the top 50) or `all`.
     `extra`: more `(KB name, train files, dev files)` whose gold ids belong to another KB of
     the home (e.g. a dump's links against a general KB beside captions against a people KB);
-    `repeat`: passes over their training documents per epoch (one over the main files).
+    `repeat`: passes over their training documents per epoch (one over the main files); `seed`:
+    of the initial weights, the document order and the NIL calibration (`train_reranker`).
     """
     from linker.training.train import train_reranker
 
@@ -122,7 +124,7 @@ def train_model(train_files, dev_files, *, out=None, epochs: int = 8, limit=None
             for name, tr, dv in extra]
     out = Path(out) if out else resolve_home(home) / "models" / "reranker"
     return train_reranker(main.kb, main.index, main.encoder, _paths(train_files), _paths(dev_files), out,
-                          epochs=epochs, limit=limit, candidates=candidates, progress=progress, extra=more)
+                          epochs=epochs, limit=limit, candidates=candidates, seed=seed, progress=progress, extra=more)
 
 
 def parse_also(values: Sequence[str]) -> list[tuple[str, list[str], list[str]]]:

@@ -168,3 +168,17 @@ def test_readme_table_is_refilled_from_the_mel_results(tmp_path):
     assert text.startswith("# x\n\n<!-- results table")
     lines = report.reliability_tables({"mel_wikimel_dev": r})
     assert any("ECE 0.030" in l for l in lines) and "| 0.9–1.0 | 72 | 0.950 | 0.951 |" in lines
+
+
+def test_cross_section_shows_the_seed_spread_when_several_seeds_were_trained() -> None:
+    from benchmarks.cross import spread
+
+    base = {"hits_at_1": 0.9, "recall_at_k": {"30": 0.9}, "micro_f1": 0.9}
+    cell = {"hits_at_1": 0.938, "recall_at_k": {"30": 0.99}, "micro_f1": 0.93, "nil": {"rate": 0.01}}
+    r = {"baselines": {"general dev": {"fuzzy_dense": base, "exact_name": base}}, "rows": {"both": {"general dev": cell}}}
+    assert "Seed spread" not in "\n".join(report.section_cross({"cross": r}))
+    hits = spread([0.938, 0.930, 0.934])
+    assert hits["mean"] == pytest.approx(0.934) and hits["sd"] == pytest.approx(0.004) and spread([0.5])["sd"] == 0.0
+    r["seeds"] = {"both": {"general dev": {"hits_at_1": hits, "nil_rate": spread([0.01, 0.02, 0.03])}}}
+    text = "\n".join(report.section_cross({"cross": r}))
+    assert "| both (3) | 0.934 ± 0.004 [0.930–0.938], 0.020 |" in text
