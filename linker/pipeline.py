@@ -52,7 +52,8 @@ def context_text(text: str, m: TextMention, width: int = CONTEXT_CHARS) -> str:
 
 @dataclass(frozen=True)
 class Batch:
-    """Padded tensors for a batch of documents, plus the candidates to read the scores back."""
+    """Tensors for a batch of documents (padded to its M mentions and C candidates, but the packed
+    entity vectors), plus the candidates to read the scores back."""
 
     feats: torch.Tensor  # (B, M, C, F)
     cands: torch.Tensor  # (N, D): the entity vectors of the N real pairs of `cand_mask`, in its order
