@@ -42,10 +42,6 @@ from linker.reranker import Reranker
 log = logging.getLogger(__name__)
 
 RANK = 32  # the reranker's context–entity interaction width: +1 WikiMEL dev Hits@1 over none; 64, 128 no better
-# the local MLP's width (`RerankerConfig.hidden`). 128 was measured against it, five seeds each, "both"
-# row: mean dev Hits@1 general 93.86 → 93.90, WikiMEL 91.50 → 91.65, Richpedia 98.63 → 98.71 (all
-# within the seeds' spread), but the news probe 77.6 → 76.2 of 87 right: kept at 64
-HIDDEN = 64
 
 
 def _chunks(generator, encoder, data, chunk: int, progress: bool, desc: str):
@@ -217,8 +213,7 @@ def suffix_rules_of(kbs: Iterable[KnowledgeBase]) -> tuple[str, ...]:
 def train_reranker(
     kb: KnowledgeBase, index, encoder, train_paths: Sequence[str | os.PathLike],
     dev_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-    epochs: int = 8, lr: float = 3e-3, chunk: int = 128, seed: int = 0, rank: int = RANK, hidden: int = HIDDEN,
-    average_from: int = 3,
+    epochs: int = 8, lr: float = 3e-3, chunk: int = 128, seed: int = 0, rank: int = RANK, average_from: int = 3,
     candidates: CandidateConfig = CandidateConfig(), limit: int | None = None, progress: bool = True,
     extra: Sequence[LabelledSource] = (),
 ) -> dict:
@@ -248,7 +243,7 @@ def train_reranker(
         for p in s.dev:
             devs[str(p)] = _chunks(generator, s.encoder, read_labelled(p, limit), chunk, progress, f"featurize {p.name}")
     cfg = RerankerConfig(n_features=len(FEATURES), dim=index.dim, feature_names=FEATURES,
-                         text_model=getattr(encoder, "model_id", ""), rank=rank, hidden=hidden)
+                         text_model=getattr(encoder, "model_id", ""), rank=rank)
     model = Reranker(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)
