@@ -1,7 +1,9 @@
 """News probe: everyday news-style sentences (written for this benchmark, `data/news_probe.jsonl`:
-36 sentences, 87 gold mentions of places, things, ideas and people, 3 of them NIL, namesakes
+76 sentences, 203 gold mentions of places, things, ideas and people, 8 of them NIL, namesakes
 of different kinds on purpose: Apple the company and the fruit, the Amazon rainforest and the
-company, Mercury the planet and the element, Jordan the country and the player) linked
+company, Mercury the planet and the element, Jordan the country and the player, Jupiter and
+Venus the planets and the gods, cranes the birds and the machine, Niger the country and the
+river, ...; news36–news75 were added later, written without running the linker on them) linked
 against a general KB (default: the starter KB's Vital Articles, entity list only, as
 `mmel kb starter` builds it) with the bundled model or `--model`.
 

@@ -20,3 +20,21 @@ def test_with_people_appends_the_people_the_kb_lacks_and_keeps_the_file_when_unc
     assert [(r["qid"], r["name"]) for r in rows] == [("Paris", "Paris"), ("Q1", "A"), ("Q2", "Paris Hilton")]
     stamp = out.stat().st_mtime_ns
     assert news.with_people(kb) == out and out.stat().st_mtime_ns == stamp  # same KB name for ensure_kb
+
+
+def test_the_probe_spans_are_clean_and_its_gold_ids_are_in_the_vital_articles_kb():
+    kb = news.DATA / "general" / "kb.jsonl"
+    if not kb.is_file():
+        import pytest
+
+        pytest.skip(f"{kb} not found (shared data)")
+    ids = {json.loads(line)["qid"] for line in kb.read_text(encoding="utf-8").splitlines() if line.strip()}
+    docs = [json.loads(line) for line in news.PROBE.read_text(encoding="utf-8").splitlines()]
+    assert len({d["id"] for d in docs}) == len(docs)
+    for d in docs:
+        spans = sorted((m["start"], m["end"]) for m in d["mentions"])
+        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:])), d["id"]  # no overlaps
+        for m in d["mentions"]:
+            surface = d["text"][m["start"]:m["end"]]
+            assert surface == surface.strip() and surface, (d["id"], m)
+            assert m["qid"] is None or m["qid"] in ids, (d["id"], m["qid"])
