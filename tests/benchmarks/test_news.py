@@ -1,11 +1,14 @@
-"""`benchmarks/news.py`: the probe KB merged with the people KBs."""
+"""`benchmarks/news.py`: the probe KB merged with the people KBs, and the probe file itself."""
 import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import benchmarks.make_data as make_data  # noqa: E402
 import benchmarks.news as news  # noqa: E402
+from linker.document import parse_document  # noqa: E402
 
 
 def test_with_people_appends_the_people_the_kb_lacks_and_keeps_the_file_when_unchanged(tmp_path, monkeypatch):
@@ -25,16 +28,11 @@ def test_with_people_appends_the_people_the_kb_lacks_and_keeps_the_file_when_unc
 def test_the_probe_spans_are_clean_and_its_gold_ids_are_in_the_vital_articles_kb():
     kb = news.DATA / "general" / "kb.jsonl"
     if not kb.is_file():
-        import pytest
-
         pytest.skip(f"{kb} not found (shared data)")
     ids = {json.loads(line)["qid"] for line in kb.read_text(encoding="utf-8").splitlines() if line.strip()}
     docs = [json.loads(line) for line in news.PROBE.read_text(encoding="utf-8").splitlines()]
     assert len({d["id"] for d in docs}) == len(docs)
     for d in docs:
-        spans = sorted((m["start"], m["end"]) for m in d["mentions"])
-        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:])), d["id"]  # no overlaps
-        for m in d["mentions"]:
-            surface = d["text"][m["start"]:m["end"]]
-            assert surface == surface.strip() and surface, (d["id"], m)
-            assert m["qid"] is None or m["qid"] in ids, (d["id"], m["qid"])
+        spans = parse_document(d, d["id"]).mentions  # in the text, not blank, no overlaps
+        assert all(m.surface == m.surface.strip() for m in spans), d["id"]
+        assert all(m["qid"] is None or m["qid"] in ids for m in d["mentions"]), d["id"]
